@@ -68,6 +68,7 @@ mod sys;
 mod apply;
 mod digest;
 mod error;
+pub mod inroot;
 mod meta;
 mod remove;
 mod resolve;

@@ -96,3 +96,15 @@ pub fn ensure_sealed() -> Result<(), SealError> {
         Ok(never) => match never {},
     }
 }
+
+/// Marks every inherited descriptor above stderr close-on-exec, so nothing the daemon was
+/// started with (a parent's pipes, a jobserver) leaks into shims or containers.
+#[allow(unsafe_code)]
+pub fn cloexec_inherited_fds() {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on descriptors; it cannot
+    // invalidate memory or descriptors in use. Errors (old kernels) are ignored.
+    unsafe {
+        libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC);
+    }
+}

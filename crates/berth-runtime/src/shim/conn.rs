@@ -31,12 +31,14 @@ pub struct Conn {
     pub role: Role,
     /// Close once everything queued has been written.
     pub closing: bool,
+    /// The client shut down its sending side; it may still read.
+    pub read_closed: bool,
 }
 
 impl Conn {
     /// Wraps an accepted, non-blocking stream.
     pub fn new(stream: UnixStream) -> Self {
-        Self { stream, inbuf: Vec::new(), outbuf: Vec::new(), role: Role::New, closing: false }
+        Self { stream, inbuf: Vec::new(), outbuf: Vec::new(), role: Role::New, closing: false, read_closed: false }
     }
 
     /// The stream, for polling.

@@ -128,8 +128,10 @@ impl Shim {
             for (token, flags) in events {
                 self.handle(token, flags);
             }
-            self.prune();
+            // Reap before pruning: an exec whose output already ended is finished the moment
+            // its exit is collected, and nothing else would wake the next poll for it.
             self.reap();
+            self.prune();
             self.settle();
         }
         self.finish();
@@ -156,7 +158,7 @@ impl Shim {
                 Role::Exec(id) => self.execs.get(id).is_some_and(|(p, _)| p.stdin_buf.len() > STDIN_HIGH_WATER),
                 _ => false,
             };
-            if !conn.closing && !stdin_full {
+            if !conn.closing && !conn.read_closed && !stdin_full {
                 flags |= PollFlags::POLLIN;
             }
             if conn.wants_write() {
@@ -265,7 +267,12 @@ impl Shim {
         };
         self.process_frames(key);
         if !open {
-            self.drop_conn(key);
+            // A client that half-closes (as the docker CLI does on attach without stdin) still
+            // reads: keep streaming to it. One that never made a request is gone.
+            match self.conns.get_mut(&key) {
+                Some(conn) if !matches!(conn.role, Role::New | Role::Done) => conn.read_closed = true,
+                _ => self.drop_conn(key),
+            }
         }
     }
 
@@ -343,6 +350,7 @@ impl Shim {
             Request::Exec { id, process, tty, stdin } => match self.exec(&id, &process, tty, stdin) {
                 Ok(proc_) => {
                     let pid = proc_.pid;
+                    tracing::debug!(pid, id = %id, "exec started");
                     self.execs.insert(id.clone(), (proc_, key));
                     self.set_role(key, Role::Exec(id));
                     if let Some(conn) = self.conns.get_mut(&key) {
@@ -490,6 +498,7 @@ impl Shim {
                 Ok(WaitStatus::StillAlive) | Err(_) => return,
                 Ok(_) => continue,
             };
+            tracing::debug!(pid, code, execs = ?self.execs.values().map(|(p, _)| p.pid).collect::<Vec<_>>(), "reaped");
             if pid == self.main.pid {
                 self.main.exit = Some(ExitStatus::now(code));
                 self.drain_deadline = Some(Instant::now() + DRAIN_GRACE);

@@ -3,7 +3,7 @@
 /// The PATH a container gets when its image sets none.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Every capability the kernel knows, for `--privileged` and `--cap-add ALL`.
+/// Every capability, indexed by its number (`CAP_CHOWN` is 0).
 pub const ALL_CAPABILITIES: &[&str] = &[
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
     "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
@@ -42,4 +42,21 @@ pub const READONLY_PATHS: &[&str] =
 /// Whether the host runs a pure cgroup v2 hierarchy (then containers get a cgroup namespace).
 pub fn cgroup_v2_unified() -> bool {
     std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// The capabilities this process may pass on (its bounding set), in [`ALL_CAPABILITIES`]
+/// order: what `--privileged` grants. A host (or sandbox) without, say, CAP_SYS_RESOURCE
+/// cannot give it to a container, and asking for it would make capset fail.
+pub fn host_capabilities() -> Vec<String> {
+    let mask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("CapBnd:").map(|v| v.trim().to_string())))
+        .and_then(|hex| u64::from_str_radix(&hex, 16).ok())
+        .unwrap_or(u64::MAX);
+    ALL_CAPABILITIES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1u64 << i) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect()
 }

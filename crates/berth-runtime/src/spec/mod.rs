@@ -110,12 +110,12 @@ pub fn normalize_capability(name: &str) -> Result<String, SpecError> {
 /// The effective capability set after `--privileged`, `--cap-add` and `--cap-drop`.
 pub fn effective_capabilities(cfg: &RuntimeConfig) -> Result<Vec<String>, SpecError> {
     if cfg.privileged {
-        return Ok(defaults::ALL_CAPABILITIES.iter().map(|c| c.to_string()).collect());
+        return Ok(defaults::host_capabilities());
     }
     let add: Vec<String> = cfg.cap_add.iter().map(|c| normalize_capability(c)).collect::<Result<_, _>>()?;
     let drop: Vec<String> = cfg.cap_drop.iter().map(|c| normalize_capability(c)).collect::<Result<_, _>>()?;
     let mut caps: Vec<String> = if add.iter().any(|c| c == "ALL") {
-        defaults::ALL_CAPABILITIES.iter().map(|c| c.to_string()).collect()
+        defaults::host_capabilities()
     } else {
         let mut base = default_capabilities();
         for c in add {

@@ -1,0 +1,20 @@
+//! Engine API types, one module per resource.
+
+mod container;
+mod exec;
+mod image;
+mod serde_util;
+mod system;
+mod volume;
+
+pub use container::*;
+pub use exec::*;
+pub use image::*;
+pub use system::*;
+pub use volume::*;
+
+/// The body of every error response.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ErrorBody {
+    pub message: String,
+}

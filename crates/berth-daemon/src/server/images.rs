@@ -1,0 +1,147 @@
+//! `/images/...` handlers. Image names contain slashes, so everything under `/images/` that is
+//! not a fixed route lands in one handler that splits the action off the end.
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use berth_api::filters::Filters;
+use berth_api::types::JsonMessage;
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use super::query::Query;
+use super::response::{ok, ApiError, ApiResult};
+use super::AppState;
+use crate::error::EngineError;
+
+fn filters(q: &Query) -> Result<Filters, EngineError> {
+    Filters::parse(&q.str("filters")).map_err(|e| EngineError::Invalid(e.to_string()))
+}
+
+/// A blocking reader over an async request body, for the image store's sync code.
+pub fn body_reader(body: Body) -> impl std::io::Read + Send + 'static {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Bytes, std::io::Error>>(16);
+    tokio::spawn(async move {
+        let mut stream = body.into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            let item = chunk.map_err(std::io::Error::other);
+            let stop = item.is_err();
+            let tx = tx.clone();
+            if tokio::task::spawn_blocking(move || tx.send(item)).await.map(|r| r.is_err()).unwrap_or(true) || stop {
+                return;
+            }
+        }
+    });
+    ChannelReader { rx, buf: Bytes::new() }
+}
+
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    buf: Bytes,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.buf.is_empty() {
+            match self.rx.recv() {
+                Ok(Ok(b)) => self.buf = b,
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        self.buf = self.buf.slice(n..);
+        Ok(n)
+    }
+}
+
+/// One JSON-stream line.
+pub fn message_line(m: &JsonMessage) -> Bytes {
+    Bytes::from(format!("{}\r\n", serde_json::to_string(m).unwrap_or_default()))
+}
+
+/// `GET /images/json`.
+pub async fn list(State(engine): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let q = Query::parse(raw.as_deref());
+    Ok(ok(&engine.list_images(q.bool("all"), &filters(&q)?)?))
+}
+
+/// `POST /images/create`: import (`fromSrc`) or pull (`fromImage`).
+pub async fn create(State(engine): State<AppState>, RawQuery(raw): RawQuery, req: Request) -> ApiResult<Response> {
+    let q = Query::parse(raw.as_deref());
+    if let Some(src) = q.get("fromSrc") {
+        if src != "-" {
+            return Err(EngineError::NotImplemented("importing from a URL is not supported; send the archive as the body".into()).into());
+        }
+        let changes = q.all("changes");
+        let reader = body_reader(req.into_body());
+        let id = engine.import_image(reader, &q.str("repo"), &q.str("tag"), changes, q.str("message")).await?;
+        let body = message_line(&JsonMessage::status(id));
+        return Ok((StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response());
+    }
+    if let Some(image) = q.get("fromImage") {
+        let tag = q.str("tag");
+        let name = if tag.is_empty() { image.to_string() } else if tag.starts_with("sha256:") { format!("{image}@{tag}") } else { format!("{image}:{tag}") };
+        return Err(EngineError::NotFound(format!(
+            "pull access denied for {name}: pulling from registries is not supported by this daemon yet"
+        ))
+        .into());
+    }
+    Err(EngineError::Invalid("fromImage or fromSrc is required".into()).into())
+}
+
+/// `POST /images/prune`.
+pub async fn prune(State(engine): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let q = Query::parse(raw.as_deref());
+    Ok(ok(&engine.prune_images(&filters(&q)?)?))
+}
+
+fn split_action<'a>(rest: &'a str, actions: &[&'static str]) -> Option<(&'a str, &'static str)> {
+    for a in actions {
+        if let Some(name) = rest.strip_suffix(&format!("/{a}")) {
+            if !name.is_empty() {
+                return Some((name, a));
+            }
+        }
+    }
+    None
+}
+
+fn decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+/// `GET /images/{name}/json|history|get`.
+pub async fn get_by_name(State(engine): State<AppState>, Path(rest): Path<String>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let rest = decode(&rest);
+    let _q = Query::parse(raw.as_deref());
+    match split_action(&rest, &["json", "history", "get"]) {
+        Some((name, "json")) => Ok(ok(&engine.inspect_image(name)?)),
+        Some((name, "history")) => Ok(ok(&engine.image_history(name)?)),
+        Some((_, "get")) => Err(EngineError::NotImplemented("image save is not supported yet".into()).into()),
+        _ => Err(ApiError(EngineError::NotFound("page not found".into()))),
+    }
+}
+
+/// `POST /images/{name}/tag|push`.
+pub async fn post_by_name(State(engine): State<AppState>, Path(rest): Path<String>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let rest = decode(&rest);
+    let q = Query::parse(raw.as_deref());
+    match split_action(&rest, &["tag", "push"]) {
+        Some((name, "tag")) => {
+            engine.tag_image(name, &q.str("repo"), &q.str("tag"))?;
+            Ok(StatusCode::CREATED.into_response())
+        }
+        Some((_, "push")) => Err(EngineError::NotImplemented("pushing to registries is not supported by this daemon yet".into()).into()),
+        _ => Err(ApiError(EngineError::NotFound("page not found".into()))),
+    }
+}
+
+/// `DELETE /images/{name}`.
+pub async fn delete_by_name(State(engine): State<AppState>, Path(rest): Path<String>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let name = decode(&rest);
+    let q = Query::parse(raw.as_deref());
+    Ok(ok(&engine.remove_image(&name, q.bool("force"))?))
+}
