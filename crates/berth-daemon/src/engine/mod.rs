@@ -1,21 +1,27 @@
 //! The engine: owns containers, execs, volumes, events and the image store. HTTP handlers call
 //! its methods with typed arguments and get typed results back.
 
+pub mod archive;
 pub mod attach;
+pub mod build;
 pub mod changes;
 pub mod create;
+pub mod distribution;
 pub mod etc_files;
 pub mod exec;
+pub mod health;
 pub mod images;
 pub mod inspect;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
 pub mod names;
+pub mod network;
 pub mod record;
 pub mod registry;
 pub mod restore;
 pub mod start;
+pub mod stats;
 pub mod user;
 pub mod volumes;
 pub mod events;

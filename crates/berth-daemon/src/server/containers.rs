@@ -12,6 +12,9 @@ use super::query::Query;
 use super::response::{json, ok, ApiError, ApiResult};
 use super::system::stream_response;
 use super::AppState;
+use axum::Router;
+use axum::routing::{delete, get, post};
+
 use crate::engine::lifecycle::WaitCondition;
 use crate::engine::logs::{parse_time, LogOptions};
 use crate::error::EngineError;
@@ -243,4 +246,26 @@ fn ps_row(pid: i32) -> Option<Vec<String>> {
         format!("{:02}:{:02}:{:02}", secs / 3600, (secs / 60) % 60, secs % 60),
         cmd,
     ])
+}
+
+/// The routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/containers/json", get(list))
+        .route("/containers/create", post(create))
+        .route("/containers/prune", post(prune))
+        .route("/containers/{id}/json", get(inspect))
+        .route("/containers/{id}/start", post(start))
+        .route("/containers/{id}/stop", post(stop))
+        .route("/containers/{id}/restart", post(restart))
+        .route("/containers/{id}/kill", post(kill))
+        .route("/containers/{id}/pause", post(pause))
+        .route("/containers/{id}/unpause", post(unpause))
+        .route("/containers/{id}/rename", post(rename))
+        .route("/containers/{id}/wait", post(wait))
+        .route("/containers/{id}/resize", post(resize))
+        .route("/containers/{id}/attach", post(attach))
+        .route("/containers/{id}/logs", get(logs))
+        .route("/containers/{id}/top", get(top))
+        .route("/containers/{id}", delete(remove))
 }

@@ -13,6 +13,9 @@ use super::hijack;
 use super::query::Query;
 use super::response::{json, ok, ApiResult};
 use super::AppState;
+use axum::Router;
+use axum::routing::{get, post};
+
 use crate::error::EngineError;
 
 /// `POST /containers/{id}/exec`.
@@ -88,4 +91,13 @@ fn follow_detached(engine: AppState, exec: std::sync::Arc<crate::engine::exec::E
             }
         }
     });
+}
+
+/// The routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/containers/{id}/exec", post(create))
+        .route("/exec/{id}/start", post(start))
+        .route("/exec/{id}/resize", post(resize))
+        .route("/exec/{id}/json", get(inspect))
 }

@@ -13,6 +13,9 @@ use futures_util::StreamExt;
 use super::query::Query;
 use super::response::{ok, ApiError, ApiResult};
 use super::AppState;
+use axum::Router;
+use axum::routing::{get, post};
+
 use crate::error::EngineError;
 
 fn filters(q: &Query) -> Result<Filters, EngineError> {
@@ -81,13 +84,9 @@ pub async fn create(State(engine): State<AppState>, RawQuery(raw): RawQuery, req
         let body = message_line(&JsonMessage::status(id));
         return Ok((StatusCode::OK, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response());
     }
-    if let Some(image) = q.get("fromImage") {
-        let tag = q.str("tag");
-        let name = if tag.is_empty() { image.to_string() } else if tag.starts_with("sha256:") { format!("{image}@{tag}") } else { format!("{image}:{tag}") };
-        return Err(EngineError::NotFound(format!(
-            "pull access denied for {name}: pulling from registries is not supported by this daemon yet"
-        ))
-        .into());
+    if q.get("fromImage").is_some() {
+        let headers = req.headers().clone();
+        return super::distribution::pull(engine, &q, &headers).await;
     }
     Err(EngineError::Invalid("fromImage or fromSrc is required".into()).into())
 }
@@ -126,7 +125,7 @@ pub async fn get_by_name(State(engine): State<AppState>, Path(rest): Path<String
 }
 
 /// `POST /images/{name}/tag|push`.
-pub async fn post_by_name(State(engine): State<AppState>, Path(rest): Path<String>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+pub async fn post_by_name(State(engine): State<AppState>, Path(rest): Path<String>, RawQuery(raw): RawQuery, headers: axum::http::HeaderMap) -> ApiResult<Response> {
     let rest = decode(&rest);
     let q = Query::parse(raw.as_deref());
     match split_action(&rest, &["tag", "push"]) {
@@ -134,7 +133,7 @@ pub async fn post_by_name(State(engine): State<AppState>, Path(rest): Path<Strin
             engine.tag_image(name, &q.str("repo"), &q.str("tag"))?;
             Ok(StatusCode::CREATED.into_response())
         }
-        Some((_, "push")) => Err(EngineError::NotImplemented("pushing to registries is not supported by this daemon yet".into()).into()),
+        Some((name, "push")) => super::distribution::push(engine, name, &q, &headers).await,
         _ => Err(ApiError(EngineError::NotFound("page not found".into()))),
     }
 }
@@ -144,4 +143,13 @@ pub async fn delete_by_name(State(engine): State<AppState>, Path(rest): Path<Str
     let name = decode(&rest);
     let q = Query::parse(raw.as_deref());
     Ok(ok(&engine.remove_image(&name, q.bool("force"))?))
+}
+
+/// The routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/images/json", get(list))
+        .route("/images/create", post(create))
+        .route("/images/prune", post(prune))
+        .route("/images/{*rest}", get(get_by_name).post(post_by_name).delete(delete_by_name))
 }

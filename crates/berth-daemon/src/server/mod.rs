@@ -1,12 +1,18 @@
 //! The HTTP side: routing (with `/vX.Y` prefixes and names containing slashes), Docker's
 //! headers and error bodies, and serving the unix socket.
 
+mod archive;
+mod build;
 mod containers;
+mod distribution;
 mod exec;
 mod hijack;
+mod image_io;
 mod images;
+mod networks;
 mod query;
 mod response;
+mod stats;
 mod system;
 mod volumes;
 
@@ -15,7 +21,6 @@ use std::sync::Arc;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{delete, get, post};
 use axum::Router;
 use hyper::header::HeaderValue;
 use tower::Layer;
@@ -27,44 +32,20 @@ pub use response::ApiError;
 /// Shared state of every handler.
 pub type AppState = Arc<Engine>;
 
-/// Builds the router.
+/// Builds the router: each area of the API contributes its own routes.
 pub fn router(engine: AppState) -> Router {
     Router::new()
-        .route("/_ping", get(system::ping).head(system::ping))
-        .route("/version", get(system::version))
-        .route("/info", get(system::info))
-        .route("/events", get(system::events))
-        .route("/system/df", get(system::df))
-        .route("/containers/json", get(containers::list))
-        .route("/containers/create", post(containers::create))
-        .route("/containers/prune", post(containers::prune))
-        .route("/containers/{id}/json", get(containers::inspect))
-        .route("/containers/{id}/start", post(containers::start))
-        .route("/containers/{id}/stop", post(containers::stop))
-        .route("/containers/{id}/restart", post(containers::restart))
-        .route("/containers/{id}/kill", post(containers::kill))
-        .route("/containers/{id}/pause", post(containers::pause))
-        .route("/containers/{id}/unpause", post(containers::unpause))
-        .route("/containers/{id}/rename", post(containers::rename))
-        .route("/containers/{id}/wait", post(containers::wait))
-        .route("/containers/{id}/resize", post(containers::resize))
-        .route("/containers/{id}/attach", post(containers::attach))
-        .route("/containers/{id}/logs", get(containers::logs))
-        .route("/containers/{id}/top", get(containers::top))
-        .route("/containers/{id}/exec", post(exec::create))
-        .route("/containers/{id}", delete(containers::remove))
-        .route("/exec/{id}/start", post(exec::start))
-        .route("/exec/{id}/resize", post(exec::resize))
-        .route("/exec/{id}/json", get(exec::inspect))
-        .route("/images/json", get(images::list))
-        .route("/images/create", post(images::create))
-        .route("/images/prune", post(images::prune))
-        .route("/images/{*rest}", get(images::get_by_name).post(images::post_by_name).delete(images::delete_by_name))
-        .route("/volumes", get(volumes::list))
-        .route("/volumes/create", post(volumes::create))
-        .route("/volumes/prune", post(volumes::prune))
-        .route("/volumes/{name}", get(volumes::inspect).delete(volumes::remove))
-        .route("/auth", post(system::auth))
+        .merge(system::routes())
+        .merge(containers::routes())
+        .merge(exec::routes())
+        .merge(images::routes())
+        .merge(image_io::routes())
+        .merge(volumes::routes())
+        .merge(archive::routes())
+        .merge(stats::routes())
+        .merge(networks::routes())
+        .merge(build::routes())
+        .merge(distribution::routes())
         .fallback(|| async { ApiError(EngineError::NotFound("page not found".into())) })
         .with_state(engine)
 }

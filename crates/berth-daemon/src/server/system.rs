@@ -12,8 +12,11 @@ use bytes::Bytes;
 use serde_json::json;
 
 use super::query::Query;
-use super::response::{ok, ApiError, ApiResult};
+use super::response::{ok, ApiResult};
 use super::AppState;
+use axum::Router;
+use axum::routing::get;
+
 use crate::engine::logs::parse_time;
 use crate::error::EngineError;
 
@@ -213,7 +216,13 @@ pub async fn df(State(engine): State<AppState>) -> ApiResult<Response> {
     })))
 }
 
-/// `POST /auth` (registry login comes with the distribution work).
-pub async fn auth() -> ApiError {
-    ApiError(EngineError::NotImplemented("registry login is not supported by this daemon yet".into()))
+
+/// The routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/_ping", get(ping).head(ping))
+        .route("/version", get(version))
+        .route("/info", get(info))
+        .route("/events", get(events))
+        .route("/system/df", get(df))
 }

@@ -11,6 +11,9 @@ use super::containers::parse_json;
 use super::query::Query;
 use super::response::{json, ok, ApiResult};
 use super::AppState;
+use axum::Router;
+use axum::routing::{get, post};
+
 use crate::error::EngineError;
 
 /// `GET /volumes`.
@@ -86,4 +89,13 @@ pub async fn prune(State(engine): State<AppState>, RawQuery(raw): RawQuery) -> A
         }
     }
     Ok(ok(&out))
+}
+
+/// The routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/volumes", get(list))
+        .route("/volumes/create", post(create))
+        .route("/volumes/prune", post(prune))
+        .route("/volumes/{name}", get(inspect).delete(remove))
 }

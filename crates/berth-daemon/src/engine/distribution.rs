@@ -1,0 +1,1 @@
+//! distribution (to be written)

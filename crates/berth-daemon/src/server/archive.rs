@@ -1,0 +1,17 @@
+//! `docker cp`: `HEAD|GET|PUT /containers/{id}/archive`. (Engine operations issue.)
+
+use axum::routing::get;
+use axum::Router;
+
+use super::response::ApiError;
+use super::AppState;
+use crate::error::EngineError;
+
+async fn not_yet() -> ApiError {
+    ApiError(EngineError::NotImplemented("docker cp is not supported yet".into()))
+}
+
+/// The routes of this module.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/containers/{id}/archive", get(not_yet).head(not_yet).put(not_yet))
+}

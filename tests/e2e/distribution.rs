@@ -1,0 +1,1 @@
+//! End-to-end tests: distribution (to be written).

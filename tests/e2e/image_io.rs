@@ -1,0 +1,1 @@
+//! End-to-end tests: image_io (to be written).

@@ -1,0 +1,1 @@
+//! End-to-end tests: network (to be written).
