@@ -1,4 +1,5 @@
-//! `docker cp`: `HEAD|GET|PUT /containers/{id}/archive`. (Engine operations issue.)
+//! `docker cp` (`HEAD|GET|PUT /containers/{id}/archive`) and `docker diff`
+//! (`GET /containers/{id}/changes`). (Engine operations issue.)
 
 use axum::routing::get;
 use axum::Router;
@@ -13,5 +14,7 @@ async fn not_yet() -> ApiError {
 
 /// The routes of this module.
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/containers/{id}/archive", get(not_yet).head(not_yet).put(not_yet))
+    Router::new()
+        .route("/containers/{id}/archive", get(not_yet).head(not_yet).put(not_yet))
+        .route("/containers/{id}/changes", get(not_yet))
 }

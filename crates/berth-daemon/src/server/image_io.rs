@@ -18,5 +18,4 @@ pub fn routes() -> Router<AppState> {
         .route("/images/load", post(not_yet))
         .route("/commit", post(not_yet))
         .route("/containers/{id}/export", get(not_yet))
-        .route("/containers/{id}/changes", get(not_yet))
 }
