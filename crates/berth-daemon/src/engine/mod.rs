@@ -10,6 +10,7 @@ pub mod distribution;
 pub mod etc_files;
 pub mod exec;
 pub mod health;
+pub mod image_io;
 pub mod images;
 pub mod inspect;
 pub mod lifecycle;

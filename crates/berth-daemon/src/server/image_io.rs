@@ -1,21 +1,147 @@
-//! Images in and out as archives: save, load, commit, export, changes.
+//! Images in and out as archives: save, load, commit, export.
 
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
+use berth_api::types::{ContainerConfig, IdResponse, JsonMessage};
+use bytes::Bytes;
+use http_body_util::BodyExt;
 
-use super::response::ApiError;
+use super::containers::parse_json;
+use super::images::{body_reader, message_line};
+use super::query::Query;
+use super::response::{json, ApiResult};
+use super::system::stream_response;
 use super::AppState;
+use crate::engine::image_io::CommitRequest;
+use crate::engine::Engine;
 use crate::error::EngineError;
 
-async fn not_yet() -> ApiError {
-    ApiError(EngineError::NotImplemented("not supported yet".into()))
+/// A blocking writer feeding a response body, in chunks.
+pub struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    buf: Vec<u8>,
+}
+
+const CHUNK: usize = 256 * 1024;
+
+impl ChannelWriter {
+    /// A writer and the receiving end for [`stream_response`].
+    pub fn new() -> (Self, tokio::sync::mpsc::Receiver<Bytes>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        (Self { tx, buf: Vec::with_capacity(CHUNK) }, rx)
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx.blocking_send(chunk).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+    }
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+impl Drop for ChannelWriter {
+    fn drop(&mut self) {
+        let _ = self.send();
+    }
+}
+
+/// Streams what `produce` writes as a tar response; a failure after the first byte can only
+/// cut the stream short (which clients report as a truncated archive).
+fn tar_stream(engine: AppState, produce: impl FnOnce(&Engine, &mut ChannelWriter) -> Result<(), EngineError> + Send + 'static) -> Response {
+    let (mut writer, rx) = ChannelWriter::new();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = produce(&engine, &mut writer) {
+            tracing::warn!("archive stream failed: {e}");
+        }
+    });
+    stream_response(rx, "application/x-tar")
+}
+
+/// `GET /images/get?names=…`.
+pub async fn save(State(engine): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let names = Query::parse(raw.as_deref()).all("names");
+    save_names(engine, names)
+}
+
+/// Saves the named images (also `GET /images/{name}/get`). Names are resolved before the
+/// response starts, so an unknown image is a clean 404.
+pub fn save_names(engine: AppState, names: Vec<String>) -> ApiResult<Response> {
+    if names.is_empty() {
+        return Err(EngineError::Invalid("no images to save".into()).into());
+    }
+    let items = engine.save_items(&names)?;
+    Ok(tar_stream(engine, move |e, w| e.save_blocking(&items, w)))
+}
+
+/// `POST /images/load`.
+pub async fn load(State(engine): State<AppState>, req: Request) -> ApiResult<Response> {
+    let reader = body_reader(req.into_body());
+    let eng = engine.clone();
+    let loaded = Engine::blocking(move || eng.load_blocking(reader)).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(loaded.len().max(1) * 2);
+    for l in &loaded {
+        let lines = if l.tags.is_empty() {
+            vec![format!("Loaded image ID: {}\n", l.id)]
+        } else {
+            l.tags.iter().map(|t| format!("Loaded image: {t}\n")).collect()
+        };
+        for line in lines {
+            let _ = tx.try_send(message_line(&JsonMessage::stream(line)));
+        }
+    }
+    drop(tx);
+    Ok(stream_response(rx, "application/json"))
+}
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`.
+pub async fn commit(State(engine): State<AppState>, RawQuery(raw): RawQuery, req: Request) -> ApiResult<Response> {
+    let q = Query::parse(raw.as_deref());
+    let body = req.into_body().collect().await.map_err(|e| EngineError::Invalid(e.to_string()))?.to_bytes();
+    let config: ContainerConfig = parse_json(&body)?;
+    let id = engine
+        .commit(CommitRequest {
+            container: q.str("container"),
+            repo: q.str("repo"),
+            tag: q.str("tag"),
+            comment: q.str("comment"),
+            author: q.str("author"),
+            changes: q.all("changes"),
+            pause: q.get("pause").is_none() || q.bool("pause"),
+            config,
+        })
+        .await?;
+    Ok(json(StatusCode::CREATED, &IdResponse { id }))
+}
+
+/// `GET /containers/{id}/export`.
+pub async fn export(State(engine): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    engine.containers.get(&id)?;
+    Ok(tar_stream(engine, move |e, w| e.export_blocking(&id, w)))
 }
 
 /// The routes of this module.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/images/get", get(not_yet))
-        .route("/images/load", post(not_yet))
-        .route("/commit", post(not_yet))
-        .route("/containers/{id}/export", get(not_yet))
+        .route("/images/get", get(save))
+        .route("/images/load", post(load))
+        .route("/commit", post(commit))
+        .route("/containers/{id}/export", get(export))
 }
+

@@ -119,7 +119,7 @@ pub async fn get_by_name(State(engine): State<AppState>, Path(rest): Path<String
     match split_action(&rest, &["json", "history", "get"]) {
         Some((name, "json")) => Ok(ok(&engine.inspect_image(name)?)),
         Some((name, "history")) => Ok(ok(&engine.image_history(name)?)),
-        Some((_, "get")) => Err(EngineError::NotImplemented("image save is not supported yet".into()).into()),
+        Some((name, "get")) => super::image_io::save_names(engine, vec![name.to_string()]),
         _ => Err(ApiError(EngineError::NotFound("page not found".into()))),
     }
 }
