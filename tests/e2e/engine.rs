@@ -171,10 +171,11 @@ fn run_options_reach_the_process(d: &Daemon, c: Client) {
     let out = d.run(c, &["run", "--rm", "--cap-drop", "CHOWN", "busybox", "chown", "33", "/tmp"]);
     assert_ne!(out.status.code(), Some(0));
     // Limits land in the cgroup.
-    let out = d.ok(c, &["run", "--rm", "--memory", "64m", "--pids-limit", "20", "busybox", "sh", "-c",
-        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max"]);
+    let out = d.ok(c, &["run", "--rm", "--memory", "64m", "--pids-limit", "20", "--cpus", "0.5", "busybox", "sh", "-c",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /sys/fs/cgroup/cpu.max"]);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines, vec!["67108864", "20"], "{out}");
+    assert_eq!(lines[..2], ["67108864", "20"], "{out}");
+    assert!(lines[2].starts_with("50000"), "{out}");
     // Labels show up in inspect.
     d.ok(c, &["create", "--name", "labelled", "-l", "team=a", "busybox", "true"]);
     assert_eq!(d.ok(c, &["inspect", "-f", "{{index .Config.Labels \"team\"}}", "labelled"]).trim(), "a");
@@ -235,27 +236,94 @@ fn names_filters_and_formats(d: &Daemon, c: Client) {
     d.ok(c, &["rm", "-f", "web1"]);
 }
 
+/// Runs `cli_cmd` (a docker or berth command line) under `script`, which gives it a terminal
+/// as a user's shell would.
+fn in_terminal(d: &Daemon, cli_cmd: &str) -> std::process::Output {
+    let cmd = format!(
+        "DOCKER_HOST=unix://{sock} BERTH_HOST=unix://{sock} DOCKER_CONFIG={cfg} {cli_cmd}",
+        sock = d.socket.display(),
+        cfg = d.dir.join("docker-config").display()
+    );
+    std::process::Command::new("script").args(["-qec", &cmd, "/dev/null"]).output().unwrap()
+}
+
+fn cli_path(c: Client) -> String {
+    match c {
+        Client::Docker => "docker".into(),
+        Client::Berth => berth_e2e::berth_bin().display().to_string(),
+    }
+}
+
 #[test]
 fn run_with_a_real_tty() {
     let d = Daemon::start();
     d.busybox(Client::Docker, "busybox");
-    // `script` gives the docker CLI a terminal, as a user's shell would.
-    let cmd = format!(
-        "DOCKER_HOST=unix://{} DOCKER_CONFIG={} docker run -it --rm busybox sh -c 'tty; stty size; exit 4'",
-        d.socket.display(),
-        d.dir.join("docker-config").display()
-    );
-    let out = std::process::Command::new("script").args(["-qec", &cmd, "/dev/null"]).output().unwrap();
-    let text = stdout(&out);
-    assert!(text.contains("/dev/pts/0"), "{text}");
-    assert_eq!(out.status.code(), Some(4), "{text}");
+    for c in [Client::Docker, Client::Berth] {
+        let out = in_terminal(&d, &format!("{} run -it --rm busybox sh -c 'tty; stty size; exit 4'", cli_path(c)));
+        let text = stdout(&out);
+        assert!(text.contains("/dev/pts/0"), "{c:?}: {text}");
+        assert_eq!(out.status.code(), Some(4), "{c:?}: {text}");
+        // exec -it gets its own pty too.
+        d.ok(c, &["run", "-d", "--name", "ttybox", "busybox", "sleep", "1000"]);
+        let out = in_terminal(&d, &format!("{} exec -it ttybox sh -c 'tty; exit 6'", cli_path(c)));
+        assert!(stdout(&out).contains("/dev/pts/"), "{c:?}: {}", stdout(&out));
+        assert_eq!(out.status.code(), Some(6));
+        d.ok(c, &["rm", "-f", "ttybox"]);
+    }
+    d.assert_no_leaks_after_cleanup();
+}
+
+#[test]
+fn attach_streams_and_detach_keeps_running() {
+    let d = Daemon::start();
+    let c = Client::Docker;
+    d.busybox(c, "busybox");
+    d.ok(c, &["run", "-d", "--name", "chatty", "busybox", "sh", "-c", "sleep 0.5; echo from-attach; sleep 1000"]);
+    // attach without a tty: the output of the running container reaches the client.
+    let mut child = std::process::Command::new("docker")
+        .env("DOCKER_HOST", format!("unix://{}", d.socket.display()))
+        .env("DOCKER_CONFIG", d.dir.join("docker-config"))
+        .args(["attach", "--no-stdin", "chatty"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut buf = [0u8; 64];
+    let n = std::io::Read::read(&mut out, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"from-attach\n");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(d.ok(c, &["inspect", "-f", "{{.State.Running}}", "chatty"]).trim(), "true");
+    // With a tty, ctrl-p ctrl-q (matched by the daemon) ends the attach and leaves the
+    // container running.
+    d.ok(c, &["run", "-dit", "--name", "shell", "busybox", "sh"]);
+    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    std::io::Write::write_all(
+        &mut s,
+        b"POST /containers/shell/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n",
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    std::io::Read::read_exact(&mut s, &mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 101");
+    std::io::Write::write_all(&mut s, b"\x10\x11").unwrap();
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut s, &mut rest);
+    assert_eq!(d.ok(c, &["inspect", "-f", "{{.State.Running}}", "shell"]).trim(), "true");
+    d.ok(c, &["rm", "-f", "chatty", "shell"]);
     d.assert_no_leaks_after_cleanup();
 }
 
 #[test]
 fn containers_outlive_a_killed_daemon() {
+    for c in [Client::Docker, Client::Berth] {
+        survive_restart(c);
+    }
+}
+
+fn survive_restart(c: Client) {
     let mut d = Daemon::start();
-    let c = Client::Docker;
     d.busybox(c, "busybox");
     d.ok(c, &["run", "-d", "--name", "survivor", "busybox", "sh", "-c", "echo before; sleep 1000"]);
     d.ok(c, &["run", "-d", "--name", "quitter", "busybox", "sh", "-c", "read x < /tmp/nothing 2>/dev/null; sleep 2; exit 5"]);

@@ -54,6 +54,16 @@ pub fn write_atomic(path: &Path, body: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Writes a runtime file (spec, exec process) by rename, without fsync: these live under the
+/// exec root, which does not survive a reboot anyway, and sit on the container start path.
+pub fn write_runtime(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    std::fs::write(&tmp, body)?;
+    std::fs::rename(&tmp, path)
+}
+
 /// Reads the exit record at `path`, if the shim wrote one.
 pub fn read_exit(path: &Path) -> Option<ExitStatus> {
     let body = std::fs::read(path).ok()?;

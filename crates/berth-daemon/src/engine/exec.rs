@@ -156,7 +156,7 @@ impl Engine {
         let tty = tty_override.unwrap_or(e.config.tty) || e.config.tty;
         let process = self.exec_process(&rec, &e.config, tty, &layout)?;
         let path = layout.exec_process(&e.id);
-        berth_runtime::status::write_atomic(&path, process.to_string().as_bytes())
+        berth_runtime::status::write_runtime(&path, process.to_string().as_bytes())
             .map_err(|err| EngineError::internal("write exec process", err))?;
         let mut conn = ShimConn::connect(&layout.socket()).await?;
         conn.send_request(&Request::Exec { id: e.id.clone(), process: path, tty, stdin: e.config.attach_stdin }).await?;
@@ -208,7 +208,7 @@ impl Engine {
     }
 
     /// The OCI process JSON of an exec.
-    fn exec_process(&self, rec: &super::record::ContainerRecord, cfg: &ExecCreateRequest, tty: bool, layout: &ShimLayout) -> Result<serde_json::Value, EngineError> {
+    pub(crate) fn exec_process(&self, rec: &super::record::ContainerRecord, cfg: &ExecCreateRequest, tty: bool, layout: &ShimLayout) -> Result<serde_json::Value, EngineError> {
         let user_spec = if cfg.user.is_empty() { rec.config.user.clone() } else { cfg.user.clone() };
         let (user, home) = user::resolve(&layout.rootfs(), &user_spec, &rec.host_config.group_add)
             .map_err(|e| EngineError::Invalid(e.to_string()))?;

@@ -184,7 +184,7 @@ pub fn write(cfg: &RuntimeConfig, bundle: &Path) -> Result<(), SpecError> {
     let spec = build(cfg)?;
     let path = bundle.join("config.json");
     let body = serde_json::to_vec(&spec)?;
-    crate::status::write_atomic(&path, &body).map_err(|source| SpecError::Write { path, source })
+    crate::status::write_runtime(&path, &body).map_err(|source| SpecError::Write { path, source })
 }
 
 fn namespaces(cfg: &RuntimeConfig) -> Value {
