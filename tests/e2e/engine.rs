@@ -329,12 +329,18 @@ fn survive_restart(c: Client) {
     d.ok(c, &["run", "-d", "--name", "quitter", "busybox", "sh", "-c", "read x < /tmp/nothing 2>/dev/null; sleep 2; exit 5"]);
     let pid_before = d.ok(c, &["inspect", "-f", "{{.State.Pid}}", "survivor"]);
     d.kill9_and_restart();
+    // Regression: shims whose daemon died must not spin on the dead connection.
+    let shims = d.shim_pids();
+    let (ticks0, t0) = (cpu_ticks(&shims), std::time::Instant::now());
     assert_eq!(d.ok(c, &["inspect", "-f", "{{.State.Status}}", "survivor"]).trim(), "running");
     assert_eq!(d.ok(c, &["inspect", "-f", "{{.State.Pid}}", "survivor"]), pid_before);
     assert_eq!(d.ok(c, &["exec", "survivor", "echo", "still here"]), "still here\n");
     assert_eq!(d.ok(c, &["logs", "survivor"]), "before\n");
     // The one that exits while (or after) the daemon was down reports its real code.
     assert_eq!(d.ok(c, &["wait", "quitter"]).trim(), "5");
+    let busy = (cpu_ticks(&shims) - ticks0) as f64 / 100.0;
+    let wall = t0.elapsed().as_secs_f64();
+    assert!(busy < wall * 0.3 + 0.05, "shims used {busy:.2}s of CPU in {wall:.2}s");
     // Kill the daemon again, let a container die meanwhile, restart: the exit code is kept.
     let shim_pids = d.shim_pids();
     assert!(!shim_pids.is_empty());
@@ -397,4 +403,17 @@ fn api_basics_and_bad_input() {
     let out = d.docker(&["info"]);
     assert!(out.status.success(), "{}", stderr(&out));
     d.assert_no_leaks_after_cleanup();
+}
+
+/// CPU time (clock ticks, 100/s) consumed so far by `pids`.
+fn cpu_ticks(pids: &[i32]) -> u64 {
+    pids.iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
+        .filter_map(|s| {
+            let after = s.rsplit_once(')')?.1.to_string();
+            let f: Vec<&str> = after.split_whitespace().collect();
+            // After the comm field: state, ppid, ..., utime (11), stime (12).
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum()
 }
