@@ -266,7 +266,11 @@ impl Shim {
             Err(_) => false,
         };
         self.process_frames(key);
-        if !open {
+        // POLLHUP/POLLERR: the peer is gone both ways (a dead daemon), and poll reports it
+        // whatever we ask for, so keeping the connection would spin this loop.
+        if flags.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
+            self.drop_conn(key);
+        } else if !open {
             // A client that half-closes (as the docker CLI does on attach without stdin) still
             // reads: keep streaming to it. One that never made a request is gone.
             match self.conns.get_mut(&key) {
