@@ -10,7 +10,7 @@ DIR=${DEMO_DIR:-/tmp/berth-demo}
 mkdir -p "$DIR"
 export BERTH_HOST=unix://$DIR/berth.sock
 "$BERTH" daemon --host "$BERTH_HOST" --data-root "$DIR/data" --exec-root "$DIR/exec" \
-  --cgroup-parent /berth-demo >"$DIR/daemon.log" 2>&1 &
+  --cgroup-parent /berth-demo --bridge berthdemo0 >"$DIR/daemon.log" 2>&1 &
 daemon=$!
 cleanup() {
   if [ "${KEEP:-0}" = 1 ]; then
@@ -20,6 +20,9 @@ cleanup() {
   "$BERTH" rm -f web >/dev/null 2>&1 || true
   kill "$daemon" 2>/dev/null || true
   wait "$daemon" 2>/dev/null || true
+  # The daemon leaves its bridge and nftables table for the next start, as Docker does.
+  ip link delete berthdemo0 2>/dev/null || true
+  nft delete table ip berth-berthdemo0 2>/dev/null || true
 }
 trap cleanup EXIT
 for _ in $(seq 100); do "$BERTH" version >/dev/null 2>&1 && break; sleep 0.1; done

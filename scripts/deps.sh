@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages berth's build, demo and tests need, if missing.
 set -euo pipefail
-pkgs=(busybox-static libseccomp-dev pkg-config util-linux openssl procps)
+pkgs=(busybox-static libseccomp-dev pkg-config util-linux openssl procps nftables iproute2 curl wrk skopeo docker-registry apache2-utils)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,1 +1,360 @@
-//! End-to-end tests: network (to be written).
+//! Networking through the real clients: user-defined networks with name DNS and isolation,
+//! published ports (loopback through the proxy, bridge addresses through DNAT, other
+//! containers), `-P`, host/none/container modes, links and /etc files, a daemon killed with
+//! `kill -9`, and bad input that must change nothing on the host. Each test runs its own
+//! daemon with its own bridge; teardown removes its interfaces and nftables table even when a
+//! test fails, and every test ends with the leak check (no veths, no DNAT rules left).
+//!
+//! Traffic only goes to 127.0.0.1 and to addresses of the test's own bridges. (busybox's
+//! `wget -T` crashes in Debian's static build, so `timeout` bounds blocked attempts.)
+
+use std::time::Duration;
+
+use berth_e2e::{stderr, stdout, wait_until, Client, Daemon};
+
+const WEB: &str = "echo hello-$HOSTNAME > /tmp/index.html; exec httpd -f -p 8080 -h /tmp";
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+/// `curl -s URL` from the host.
+fn curl(url: &str) -> Option<String> {
+    let out = std::process::Command::new("curl").args(["-s", "--max-time", "3", url]).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Waits until `url` answers from the host; returns the body.
+fn curl_until(url: &str) -> String {
+    let mut body = None;
+    wait_until(&format!("{url} to answer"), Duration::from_secs(20), || {
+        body = curl(url);
+        body.is_some()
+    });
+    body.unwrap_or_default()
+}
+
+fn inspect(d: &Daemon, c: Client, fmt: &str, what: &str) -> String {
+    d.ok(c, &["inspect", "-f", fmt, what]).trim().to_string()
+}
+
+/// The gateway (host address) of a network.
+fn gateway(d: &Daemon, net: &str) -> String {
+    d.ok(Client::Docker, &["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", net]).trim().to_string()
+}
+
+/// Runs a one-off busybox container with `args` and returns whether the shell command worked.
+/// The trailing `exit` keeps `sh` as the container's pid 1: a lone command would be exec'd in
+/// its place, and busybox `timeout` cannot kill a pid 1 that ignores SIGTERM.
+fn works(d: &Daemon, c: Client, net: &str, cmd: &str) -> bool {
+    let script = format!("{cmd}; exit $?");
+    d.run(c, &["run", "--rm", "--network", net, "busybox", "sh", "-c", &script]).status.success()
+}
+
+#[test]
+fn user_networks_resolve_names_and_isolate() {
+    let d = Daemon::start();
+    let c = Client::Docker;
+    d.busybox(c, "busybox");
+    d.ok(c, &["network", "create", "appnet"]);
+    d.ok(c, &["network", "create", "othernet"]);
+    d.ok(c, &["run", "-d", "--name", "web", "--network", "appnet", "--network-alias", "frontend", "busybox", "sh", "-c", WEB]);
+    let id = d.ok(c, &["inspect", "-f", "{{.Id}}", "web"]).trim()[..12].to_string();
+    let ip = inspect(&d, c, "{{.NetworkSettings.Networks.appnet.IPAddress}}", "web");
+    wait_until("web to serve", Duration::from_secs(20), || works(&d, c, "appnet", "wget -qO- http://web:8080/"));
+    for name in ["web", "frontend", id.as_str(), "web.appnet"] {
+        let out = d.ok(c, &["run", "--rm", "--network", "appnet", "busybox", "wget", "-qO-", &format!("http://{name}:8080/")]);
+        assert_eq!(out.trim(), format!("hello-{id}"), "by {name}");
+    }
+    let ping = d.ok(c, &["run", "--rm", "--network", "appnet", "busybox", "ping", "-c", "1", "-W", "3", "frontend"]);
+    assert!(ping.contains(&format!("({ip})")) && ping.contains("1 packets received"), "{ping}");
+    let resolv = d.ok(c, &["run", "--rm", "--network", "appnet", "busybox", "cat", "/etc/resolv.conf"]);
+    assert!(resolv.starts_with(&format!("nameserver {}\n", gateway(&d, "appnet"))), "{resolv}");
+
+    // Another network, and the default bridge, can reach neither the name nor the address.
+    assert!(!works(&d, c, "othernet", "ping -c 1 -W 1 web"), "name leaked across networks");
+    assert!(!works(&d, c, "othernet", &format!("timeout 3 wget -qO- http://{ip}:8080/")), "othernet reached web");
+    assert!(!works(&d, c, "bridge", &format!("timeout 3 wget -qO- http://{ip}:8080/")), "bridge reached web");
+
+    // Network inspect lists the endpoint; a network with endpoints cannot go.
+    let containers = d.ok(c, &["network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}", "appnet"]);
+    assert!(containers.trim().starts_with(&format!("web {ip}/")), "{containers}");
+    let out = d.docker(&["network", "rm", "appnet"]);
+    assert!(!out.status.success() && stderr(&out).contains("has active endpoints"), "{}", stderr(&out));
+
+    // Connecting a running container makes it reachable from the other network, and back.
+    d.ok(c, &["network", "connect", "--alias", "svc", "othernet", "web"]);
+    assert_eq!(d.ok(c, &["run", "--rm", "--network", "othernet", "busybox", "wget", "-qO-", "http://svc:8080/"]).trim(), format!("hello-{id}"));
+    assert_eq!(d.veths().len(), 2, "one veth per network of web");
+    d.ok(c, &["network", "disconnect", "othernet", "web"]);
+    assert!(!works(&d, c, "othernet", "ping -c 1 -W 1 svc"));
+    assert_eq!(d.veths().len(), 1);
+
+    d.ok(c, &["rm", "-f", "web"]);
+    d.ok(c, &["network", "rm", "appnet", "othernet"]);
+    assert_eq!(d.tagged_links().len(), 1, "only the default bridge is left: {:?}", d.tagged_links());
+    d.assert_no_leaks_after_cleanup();
+}
+
+#[test]
+fn published_ports_answer_on_loopback_bridge_and_from_containers() {
+    let d = Daemon::start();
+    let c = Client::Docker;
+    d.busybox(c, "busybox");
+    let port = free_port();
+    let spec = format!("127.0.0.1:{port}:8080");
+    d.ok(c, &["run", "-d", "--name", "pinned", "-p", &spec, "busybox", "sh", "-c", WEB]);
+    let id = d.ok(c, &["inspect", "-f", "{{.Id}}", "pinned"]).trim()[..12].to_string();
+    assert_eq!(curl_until(&format!("http://127.0.0.1:{port}/")).trim(), format!("hello-{id}"));
+    assert_eq!(d.ok(c, &["port", "pinned"]).trim(), format!("8080/tcp -> 127.0.0.1:{port}"));
+    assert!(!d.nft_table().contains(&format!("dport {port} ")), "loopback-only ports are not DNATed");
+
+    // -P publishes every exposed port on a random port that `docker port` reports.
+    d.ok(c, &["run", "-d", "--name", "all", "--expose", "8080", "--expose", "9090/udp", "-P", "busybox", "sh", "-c", WEB]);
+    let tcp = d.ok(c, &["port", "all", "8080"]).trim().to_string();
+    let host_port = tcp.strip_prefix("0.0.0.0:").unwrap_or_else(|| panic!("unexpected `docker port`: {tcp}")).to_string();
+    assert!(d.ok(c, &["port", "all", "9090/udp"]).trim().starts_with("0.0.0.0:"));
+    let all = d.ok(c, &["port", "all"]);
+    assert!(all.contains(&format!("8080/tcp -> 0.0.0.0:{host_port}")) && all.contains("9090/udp -> 0.0.0.0:"), "{all}");
+    let ps = d.ok(c, &["ps", "--format", "{{.Names}} {{.Ports}}"]);
+    assert!(ps.contains(&format!("all 0.0.0.0:{host_port}->8080/tcp")), "{ps}");
+    let inspected = inspect(&d, c, "{{json .NetworkSettings.Ports}}", "all");
+    assert!(inspected.contains(&format!("\"HostPort\":\"{host_port}\"")), "{inspected}");
+
+    let id_all = d.ok(c, &["inspect", "-f", "{{.Id}}", "all"]).trim()[..12].to_string();
+    let want = format!("hello-{id_all}");
+    // Loopback goes through the userland proxy ...
+    assert_eq!(curl_until(&format!("http://127.0.0.1:{host_port}/")).trim(), want);
+    // ... the bridge's own address through DNAT ...
+    let gw = gateway(&d, "bridge");
+    assert!(d.nft_table().contains(&format!("tcp dport {host_port} dnat to")), "{}", d.nft_table());
+    assert_eq!(curl_until(&format!("http://{gw}:{host_port}/")).trim(), want);
+    // ... and another container reaches it through a host address (hairpin).
+    let from_container = d.ok(c, &["run", "--rm", "busybox", "wget", "-qO-", &format!("http://{gw}:{host_port}/")]);
+    assert_eq!(from_container.trim(), want);
+
+    // Stopping a container withdraws its rules, proxy and veth.
+    d.ok(c, &["stop", "-t", "0", "all"]);
+    assert!(!d.nft_table().contains("dnat to"), "{}", d.nft_table());
+    assert!(curl(&format!("http://127.0.0.1:{host_port}/")).is_none());
+    assert_eq!(d.veths().len(), 1);
+    assert_eq!(inspect(&d, c, "{{json .NetworkSettings.Ports}}", "all"), "{}");
+    d.assert_no_leaks_after_cleanup();
+}
+
+#[test]
+fn host_none_and_container_modes() {
+    let d = Daemon::start();
+    let c = Client::Berth;
+    d.busybox(c, "busybox");
+    assert_eq!(d.ok(c, &["run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net"]).trim(), "lo");
+    let host_ifaces = d.ok(c, &["run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net"]);
+    assert!(host_ifaces.lines().any(|l| l == d.bridge), "host mode sees the host's interfaces: {host_ifaces}");
+    let hosted = d.ok(c, &["create", "--network", "host", "busybox", "true"]);
+    assert_eq!(inspect(&d, c, "{{.HostConfig.NetworkMode}}", hosted.trim()), "host");
+    let ifaces = d.ok(c, &["run", "--rm", "busybox", "ls", "/sys/class/net"]);
+    assert_eq!(ifaces.split_whitespace().collect::<Vec<_>>(), vec!["eth0", "lo"]);
+    // A default-bridge container has an address of the bridge's subnet and its default route.
+    let route = d.ok(c, &["run", "--rm", "busybox", "ip", "route"]);
+    assert!(route.contains(&format!("default via {}", gateway(&d, "bridge"))), "{route}");
+
+    d.ok(c, &["run", "-d", "--name", "web", "busybox", "sh", "-c", WEB]);
+    let id = d.ok(c, &["inspect", "-f", "{{.Id}}", "web"]).trim()[..12].to_string();
+    wait_until("web to serve on its loopback", Duration::from_secs(20), || {
+        d.run(c, &["run", "--rm", "--network", "container:web", "busybox", "wget", "-qO-", "http://127.0.0.1:8080/"]).status.success()
+    });
+    let shared = d.ok(c, &["run", "--rm", "--network", "container:web", "busybox", "sh", "-c", "wget -qO- http://127.0.0.1:8080/; hostname"]);
+    assert_eq!(shared.lines().next(), Some(format!("hello-{id}").as_str()));
+    assert_eq!(d.veths().len(), 1, "container mode adds no interface");
+    let out = d.run(c, &["run", "--rm", "--network", "container:web", "-p", "80:80", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    d.assert_no_leaks_after_cleanup();
+}
+
+#[test]
+fn links_hosts_dns_and_static_addresses() {
+    let d = Daemon::start();
+    let c = Client::Berth;
+    d.busybox(c, "busybox");
+    d.ok(c, &["run", "-d", "--name", "db", "--expose", "5432", "-e", "SECRET=s3", "busybox", "sleep", "1000"]);
+    let db_ip = inspect(&d, c, "{{.NetworkSettings.IPAddress}}", "db");
+    let gw = gateway(&d, "bridge");
+    let out = d.ok(
+        c,
+        &["run", "--rm", "--link", "db:database", "--add-host", "h1:192.0.2.10", "--add-host", "gw:host-gateway", "--dns", "192.0.2.53", "--dns-search", "example.test", "busybox", "sh", "-c", "cat /etc/hosts /etc/resolv.conf; env"],
+    );
+    for want in [
+        format!("{db_ip}\tdatabase "),
+        "192.0.2.10\th1".to_string(),
+        format!("{gw}\tgw"),
+        "nameserver 192.0.2.53".to_string(),
+        "search example.test".to_string(),
+        format!("DATABASE_PORT_5432_TCP_ADDR={db_ip}"),
+        "DATABASE_ENV_SECRET=s3".to_string(),
+    ] {
+        assert!(out.contains(&want), "missing {want:?} in\n{out}");
+    }
+    // A link to a container that is not running fails the start, and leaves nothing behind.
+    d.ok(c, &["stop", "-t", "0", "db"]);
+    let out = d.run(c, &["run", "--rm", "--link", "db:database", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Cannot link to a non running container"), "{}", stderr(&out));
+    assert!(d.veths().is_empty());
+
+    // --ip needs a network whose subnet the user chose; take a free one the daemon found.
+    d.ok(c, &["network", "create", "probe"]);
+    let subnet = d.ok(c, &["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "probe"]).trim().to_string();
+    d.ok(c, &["network", "rm", "probe"]);
+    let base = subnet.split('/').next().unwrap_or_default().rsplit_once('.').map(|(a, _)| a.to_string()).unwrap_or_default();
+    let fixed_ip = format!("{base}.77");
+    d.ok(c, &["network", "create", "--subnet", &subnet, "fixed"]);
+    let ip = d.ok(c, &["run", "--rm", "--network", "fixed", "--ip", &fixed_ip, "busybox", "sh", "-c", "ip -o -4 addr show eth0"]);
+    assert!(ip.contains(&format!("inet {fixed_ip}/")), "{ip}");
+    let out = d.run(c, &["run", "--rm", "--network", "fixed", "--ip", "203.0.113.5", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("no configured subnet contains IP address"), "{}", stderr(&out));
+    let out = d.run(c, &["run", "--rm", "--ip", "172.17.0.99", "busybox", "true"]);
+    assert!(stderr(&out).contains("user specified IP address is supported only"), "{}", stderr(&out));
+    d.ok(c, &["network", "rm", "fixed"]);
+    d.assert_no_leaks_after_cleanup();
+}
+
+#[test]
+fn killed_daemon_keeps_live_ports_and_cleans_up_dead_endpoints() {
+    let mut d = Daemon::start();
+    let c = Client::Docker;
+    d.busybox(c, "busybox");
+    d.ok(c, &["network", "create", "appnet"]);
+    let (live_port, dead_port) = (free_port(), free_port());
+    d.ok(c, &["run", "-d", "--name", "live", "--network", "appnet", "-p", &format!("{live_port}:8080"), "busybox", "sh", "-c", WEB]);
+    d.ok(c, &["run", "-d", "--name", "peer", "--network", "appnet", "busybox", "sleep", "1000"]);
+    d.ok(c, &["run", "-d", "--name", "dies", "-p", &format!("{dead_port}:8080"), "busybox", "sh", "-c", &format!("{WEB} & sleep 6")]);
+    curl_until(&format!("http://127.0.0.1:{live_port}/"));
+    curl_until(&format!("http://127.0.0.1:{dead_port}/"));
+    assert_eq!(d.veths().len(), 3);
+    let dead_ip = inspect(&d, c, "{{.NetworkSettings.IPAddress}}", "dies");
+
+    d.kill9();
+    // While the daemon is down, the live port keeps working through DNAT and `dies` exits.
+    let gw = gateway_from_table(&d);
+    assert!(curl(&format!("http://{gw}:{live_port}/")).is_some(), "DNAT survives the daemon");
+    std::thread::sleep(Duration::from_secs(7));
+    d.respawn();
+
+    let id = d.ok(c, &["inspect", "-f", "{{.Id}}", "live"]).trim()[..12].to_string();
+    assert_eq!(curl_until(&format!("http://127.0.0.1:{live_port}/")).trim(), format!("hello-{id}"), "the proxy is back");
+    assert_eq!(curl_until(&format!("http://{gw}:{live_port}/")).trim(), format!("hello-{id}"));
+    assert_eq!(inspect(&d, c, "{{.State.Status}}", "dies"), "exited");
+    assert_eq!(d.veths().len(), 2, "the dead container's veth is gone: {:?}", d.veths());
+    let table = d.nft_table();
+    assert!(table.contains(&format!("dport {live_port} ")) && !table.contains(&format!("dport {dead_port} ")), "{table}");
+    assert!(curl(&format!("http://127.0.0.1:{dead_port}/")).is_none());
+    // Name resolution on the user network came back with the daemon.
+    assert_eq!(d.ok(c, &["exec", "peer", "wget", "-qO-", "http://live:8080/"]).trim(), format!("hello-{id}"));
+    // The dead container's address was freed but is not handed out again right away.
+    let next = d.ok(c, &["run", "--rm", "busybox", "sh", "-c", "ip -o -4 addr show eth0"]);
+    assert!(!next.contains(&format!("inet {dead_ip}/")), "{dead_ip} reused at once: {next}");
+    d.ok(c, &["rm", "-f", "live", "peer"]);
+    d.ok(c, &["network", "rm", "appnet"]);
+    d.assert_no_leaks_after_cleanup();
+}
+
+/// The default bridge's gateway, read from the host (the API is down while it is needed).
+fn gateway_from_table(d: &Daemon) -> String {
+    let out = std::process::Command::new("ip").args(["-o", "-4", "addr", "show", "dev", &d.bridge]).output().expect("ip");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_whitespace().skip_while(|w| *w != "inet").nth(1).and_then(|a| a.split('/').next()).unwrap_or_default().to_string()
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let d = Daemon::start();
+    let c = Client::Docker;
+    d.busybox(c, "busybox");
+    d.ok(c, &["network", "create", "first"]);
+    let subnet = d.ok(c, &["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "first"]).trim().to_string();
+    let before = (d.tagged_links(), d.nft_table());
+
+    let out = d.docker(&["network", "create", "--subnet", &subnet, "second"]);
+    assert!(!out.status.success() && stderr(&out).contains("overlaps"), "{}", stderr(&out));
+    let bridge_subnet = d.ok(c, &["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "bridge"]).trim().to_string();
+    let body = format!("{{\"Name\":\"third\",\"IPAM\":{{\"Config\":[{{\"Subnet\":\"{bridge_subnet}\"}}]}}}}");
+    assert_eq!(d.api("POST", "/networks/create", Some(body.as_bytes())).status, 403);
+    let out = d.docker(&["network", "create", "first"]);
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    assert_eq!(d.api("POST", "/networks/create", Some(b"{\"Name\":\"first\"}")).status, 409);
+    assert_eq!(d.api("POST", "/networks/create", Some(b"{\"Name\":\"x\",\"Driver\":\"overlay\"}")).status, 404);
+    assert_eq!(d.api("POST", "/networks/create", Some(b"{\"Name\":\"x\",\"IPAM\":{\"Config\":[{\"Subnet\":\"10.0.0.0/33\"}]}}")).status, 400);
+    let out = d.docker(&["network", "rm", "bridge"]);
+    assert!(stderr(&out).contains("pre-defined network"), "{}", stderr(&out));
+    assert_eq!(d.api("DELETE", "/networks/host", None).status, 403);
+
+    let out = d.docker(&["run", "--rm", "--network", "nope", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("network nope not found"), "{}", stderr(&out));
+    assert_eq!(d.api("GET", "/networks/nope", None).status, 404);
+    d.ok(c, &["create", "--name", "idle", "busybox", "true"]);
+    let out = d.docker(&["network", "connect", "nope", "idle"]);
+    assert!(!out.status.success() && stderr(&out).contains("not found"), "{}", stderr(&out));
+    let out = d.docker(&["run", "--rm", "-p", "70000:80", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+
+    // A host port held by someone else: refused with a 4xx, the container is not started and
+    // no interface or rule appears.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = holder.local_addr().expect("addr").port();
+    let out = d.docker(&["run", "-d", "--name", "clash", "-p", &format!("127.0.0.1:{port}:80"), "busybox", "sleep", "100"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stdout(&out));
+    assert!(stderr(&out).contains("port is already allocated"), "{}", stderr(&out));
+    let start = d.api("POST", "/containers/clash/start", None);
+    assert_eq!(start.status, 409, "{}", String::from_utf8_lossy(&start.body));
+    assert_eq!(inspect(&d, c, "{{.State.Status}}", "clash"), "created");
+    drop(holder);
+
+    assert_eq!((d.tagged_links(), d.nft_table()), before, "the host is as it was");
+    d.ok(c, &["network", "rm", "first"]);
+    d.assert_no_leaks_after_cleanup();
+}
+
+#[test]
+fn network_verbs_with_berth() {
+    let d = Daemon::start();
+    let c = Client::Berth;
+    d.busybox(c, "busybox");
+    let id = d.ok(c, &["network", "create", "--label", "team=web", "--internal", "backend"]).trim().to_string();
+    assert_eq!(id.len(), 64);
+    let ls = d.ok(c, &["network", "ls"]);
+    assert!(ls.starts_with("NETWORK ID"), "{ls}");
+    for n in ["bridge", "host", "none", "backend"] {
+        assert!(ls.lines().any(|l| l.split_whitespace().nth(1) == Some(n)), "{n} in {ls}");
+    }
+    assert_eq!(d.ok(c, &["network", "ls", "-q", "--filter", "label=team=web"]).trim(), &id[..12]);
+    assert_eq!(d.ok(c, &["network", "ls", "--filter", "type=custom", "--format", "{{.Name}}"]).trim(), "backend");
+    assert_eq!(d.ok(c, &["network", "inspect", "-f", "{{.Internal}} {{.Driver}}", "backend"]).trim(), "true bridge");
+    assert_eq!(d.ok(Client::Docker, &["network", "inspect", "-f", "{{.Name}}", &id[..6]]).trim(), "backend");
+
+    // compose's flow: create on a network, disconnect and reconnect with aliases, then start.
+    d.ok(c, &["create", "--name", "api", "--network", "backend", "busybox", "sh", "-c", WEB]);
+    d.ok(c, &["network", "disconnect", "backend", "api"]);
+    d.ok(c, &["network", "connect", "--alias", "api-svc", "backend", "api"]);
+    assert_eq!(inspect(&d, c, "{{json .NetworkSettings.Networks.backend.Aliases}}", "api"), "[\"api-svc\"]");
+    d.ok(c, &["start", "api"]);
+    wait_until("api to answer by alias", Duration::from_secs(20), || works(&d, c, "backend", "wget -qO- http://api-svc:8080/"));
+    // An internal network has no way out: no default route, and the default bridge's gateway
+    // is unreachable.
+    let route = d.ok(c, &["run", "--rm", "--network", "backend", "busybox", "ip", "route"]);
+    assert!(!route.contains("default"), "{route}");
+    assert!(!works(&d, c, "backend", &format!("ping -c 1 -W 1 {}", gateway(&d, "bridge"))));
+
+    let out = d.run(c, &["network", "rm", "backend"]);
+    assert!(!out.status.success() && stderr(&out).contains("active endpoints"), "{}", stderr(&out));
+    d.ok(c, &["rm", "-f", "api"]);
+    d.ok(c, &["network", "create", "spare"]);
+    let pruned = d.ok(c, &["network", "prune", "-f"]);
+    assert!(pruned.contains("backend") && pruned.contains("spare"), "{pruned}");
+    assert_eq!(d.ok(c, &["network", "ls", "-q", "--filter", "type=custom"]), "");
+    assert!(!d.run(c, &["network", "rm", "gone"]).status.success());
+    d.ok(c, &["network", "rm", "-f", "gone"]);
+    d.assert_no_leaks_after_cleanup();
+}

@@ -49,12 +49,19 @@ pub struct Daemon {
     pub socket: PathBuf,
     pub cgroup_parent: String,
     pub bridge: String,
+    /// Extra `berth daemon` arguments (see [`Daemon::start_with`]).
+    extra_args: Vec<String>,
     child: Option<Child>,
 }
 
 impl Daemon {
     /// Starts a daemon in a fresh temp dir and waits until it answers `/_ping`.
     pub fn start() -> Daemon {
+        Self::start_with(&[])
+    }
+
+    /// Like [`Daemon::start`], with extra `berth daemon` arguments (`--bip`, ...).
+    pub fn start_with(args: &[&str]) -> Daemon {
         // Shims orphaned by a killed daemon are reparented to us and reaped on drop.
         let _ = nix::sys::prctl::set_child_subreaper(true);
         let id = random_suffix();
@@ -64,6 +71,7 @@ impl Daemon {
             socket: dir.join("s.sock"),
             cgroup_parent: format!("/berth-e2e-{id}"),
             bridge: format!("be{id}"),
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
             dir,
             child: None,
         };
@@ -88,6 +96,7 @@ impl Daemon {
             .arg(&self.bridge)
             .arg("--log-level")
             .arg("debug")
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -105,6 +114,20 @@ impl Daemon {
             let _ = c.kill();
             let _ = c.wait();
         }
+        self.spawn();
+    }
+
+    /// Kills the daemon with SIGKILL and leaves it dead (containers keep running) until
+    /// [`Daemon::respawn`].
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the daemon again on the same roots after [`Daemon::kill9`].
+    pub fn respawn(&mut self) {
         self.spawn();
     }
 
@@ -223,8 +246,30 @@ impl Daemon {
         out
     }
 
-    /// Asserts nothing of this daemon's containers is left: shims, mounts, cgroups.
+    /// Interfaces carrying this daemon's tag (`ifalias` `berth:<bridge>...`): its bridges and
+    /// its containers' veths.
+    pub fn tagged_links(&self) -> Vec<(String, String)> {
+        tagged_links(&self.bridge)
+    }
+
+    /// Host-side veths of this daemon's containers.
+    pub fn veths(&self) -> Vec<String> {
+        self.tagged_links().into_iter().filter(|(_, alias)| alias.contains(" veth ")).map(|(n, _)| n).collect()
+    }
+
+    /// This daemon's nftables table as `nft list` prints it (empty if there is none).
+    pub fn nft_table(&self) -> String {
+        let out = Command::new("nft").args(["list", "table", "ip", &format!("berth-{}", self.bridge)]).output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+    }
+
+    /// Asserts nothing of this daemon's containers is left: shims, mounts, cgroups, veths,
+    /// published-port rules.
     pub fn assert_no_leaks(&self) {
+        let veths = self.veths();
+        assert!(veths.is_empty(), "veths left: {veths:?}");
+        let table = self.nft_table();
+        assert!(!table.contains("dnat to"), "published-port rules left:\n{table}");
         let shims = self.shim_pids();
         assert!(shims.is_empty(), "shims still running: {shims:?}");
         let mounts = self.mounts();
@@ -280,6 +325,7 @@ impl Daemon {
             }
             let _ = std::fs::remove_dir(&p);
         }
+        remove_network_state(&self.bridge);
         let mut mounts = self.mounts();
         mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
         for m in mounts {
@@ -343,6 +389,33 @@ fn kill_cgroup(cg: &Path) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Interfaces whose `ifalias` marks them as created by the daemon of default bridge `bridge`:
+/// `(name, alias)`.
+pub fn tagged_links(bridge: &str) -> Vec<(String, String)> {
+    let tag = format!("berth:{bridge}");
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/sys/class/net") else { return out };
+    for e in rd.flatten() {
+        let alias = std::fs::read_to_string(e.path().join("ifalias")).unwrap_or_default().trim().to_string();
+        if alias == tag || alias.starts_with(&format!("{tag} ")) {
+            out.push((e.file_name().to_string_lossy().into_owned(), alias));
+        }
+    }
+    out
+}
+
+/// Deletes what a daemon of default bridge `bridge` made on the host: tagged interfaces
+/// (veths first, then bridges) and its nftables table. Runs whether the test passed or not.
+pub fn remove_network_state(bridge: &str) {
+    let mut links = tagged_links(bridge);
+    links.sort_by_key(|(_, alias)| !alias.contains(" veth "));
+    for (name, _) in links {
+        let _ = Command::new("ip").args(["link", "delete", &name]).stderr(Stdio::null()).status();
+    }
+    let table = format!("berth-{bridge}");
+    let _ = Command::new("nft").args(["delete", "table", "ip", &table]).stderr(Stdio::null()).status();
 }
 
 /// Pids whose command line satisfies `pred`.

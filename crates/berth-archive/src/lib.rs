@@ -66,6 +66,7 @@
 mod sys;
 
 mod apply;
+pub mod copy;
 mod digest;
 mod error;
 pub mod inroot;

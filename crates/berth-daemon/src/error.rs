@@ -14,6 +14,9 @@ pub enum EngineError {
     /// 409.
     #[error("{0}")]
     Conflict(String),
+    /// 403: the request is understood but refused (pre-defined networks, overlapping pools).
+    #[error("{0}")]
+    Forbidden(String),
     /// 304: the request changed nothing (start a running container, stop a stopped one).
     #[error("not modified")]
     NotModified,
@@ -36,6 +39,7 @@ impl EngineError {
             EngineError::NotFound(_) => 404,
             EngineError::Invalid(_) => 400,
             EngineError::Conflict(_) => 409,
+            EngineError::Forbidden(_) => 403,
             EngineError::NotModified => 304,
             EngineError::NotImplemented(_) => 501,
             EngineError::Internal(_) => 500,

@@ -23,5 +23,6 @@ use std::sync::Arc;
 pub async fn run(config: DaemonConfig) -> Result<(), EngineError> {
     let engine = Arc::new(engine::Engine::open(config).await?);
     engine.restore().await;
+    engine.restore_network().await;
     server::serve(engine).await
 }

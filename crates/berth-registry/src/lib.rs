@@ -4,7 +4,8 @@
 //! pagination, the catalog, referrers and deletes over HTTP or HTTPS, with optional basic auth
 //! from an htpasswd file, and stores everything on disk under one root (layout on
 //! [`Storage`]). `berth registry serve` runs [`serve`]; the daemon can mount
-//! [`router`] itself; `berth registry gc` runs [`gc()`].
+//! [`router`] itself; `berth registry gc` runs [`gc()`]. [`client`] is the other side: the
+//! registry client the engine pulls, pushes and logs in with.
 //!
 //! Invariants:
 //! - a blob becomes visible only after its sha256, computed by us while it streamed in, matches
@@ -16,6 +17,7 @@
 //! - blobs never pass through memory whole: transfers stream in 1 MiB buffers.
 
 mod auth;
+pub mod client;
 mod digest;
 mod errors;
 mod gc;

@@ -61,6 +61,9 @@ pub enum Request {
     Resize { exec: Option<String>, height: u16, width: u16 },
     /// Send a signal to the main process, or to every process of the container.
     Kill { signal: i32, all: bool },
+    /// Send a signal to exec `id` (a health check past its timeout). A separate request, not a
+    /// field of `Kill`: a shim that predates it must refuse it, not signal the main process.
+    KillExec { id: String, signal: i32 },
     /// Freeze every process of the container.
     Pause,
     /// Thaw a paused container.

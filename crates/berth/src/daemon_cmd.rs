@@ -29,9 +29,28 @@ pub struct DaemonArgs {
     /// Parent cgroup of containers.
     #[arg(long = "cgroup-parent", default_value = "/berth")]
     cgroup_parent: String,
+    /// Registry reached over plain HTTP or unverified TLS (host[:port] or CIDR; repeatable).
+    #[arg(long = "insecure-registry", value_name = "REGISTRY")]
+    insecure_registries: Vec<String>,
+    /// Docker Hub mirror tried first on pulls (http(s) URL; repeatable).
+    #[arg(long = "registry-mirror", value_name = "URL")]
+    registry_mirrors: Vec<String>,
     /// Log level (error, warn, info, debug, trace).
     #[arg(short = 'l', long = "log-level", default_value = "info")]
     log_level: String,
+    /// Default log driver of containers (json-file, local, none).
+    #[arg(long = "log-driver", default_value = "json-file")]
+    log_driver: String,
+    /// Default log driver options (max-size=10m, max-file=5, ...).
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    log_opt: Vec<String>,
+    /// Root of per-service log directories: a container with log opt service=NAME (or the
+    /// compose service label) also appends its log to ROOT/NAME/NAME.log.
+    #[arg(long = "log-service-root", value_name = "DIR")]
+    log_service_root: Option<PathBuf>,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9323).
+    #[arg(long = "metrics-addr", value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Runs the daemon; returns the exit code.
@@ -55,6 +74,18 @@ pub fn main(argv: &[String]) -> i32 {
         eprintln!("berth daemon: --data-root and --exec-root must be absolute paths");
         return 125;
     }
+    let mut log_opts = std::collections::BTreeMap::new();
+    for kv in &args.log_opt {
+        let Some((k, v)) = kv.split_once('=') else {
+            eprintln!("berth daemon: --log-opt {kv:?}: expected KEY=VALUE");
+            return 125;
+        };
+        log_opts.insert(k.to_string(), v.to_string());
+    }
+    if args.log_service_root.as_ref().is_some_and(|p| !p.is_absolute()) {
+        eprintln!("berth daemon: --log-service-root must be an absolute path");
+        return 125;
+    }
     let config = berth_daemon::DaemonConfig {
         socket: PathBuf::from(socket),
         data_root: args.data_root,
@@ -63,7 +94,17 @@ pub fn main(argv: &[String]) -> i32 {
         bip: args.bip,
         pidfile: args.pidfile,
         cgroup_parent: args.cgroup_parent,
+        log_driver: args.log_driver,
+        log_opts,
+        log_service_root: args.log_service_root,
+        metrics_addr: args.metrics_addr,
+        insecure_registries: args.insecure_registries,
+        registry_mirrors: args.registry_mirrors,
     };
+    if let Err(e) = berth_daemon::engine::distribution::RegistryPolicy::from_config(&config) {
+        eprintln!("berth daemon: {e}");
+        return 125;
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

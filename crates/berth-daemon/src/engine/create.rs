@@ -32,6 +32,9 @@ impl Engine {
         .await?;
         let mut config = merge_config(req.config.clone(), &image_cfg.config);
         let (path, args) = command(&config)?;
+        let mut req = req;
+        req.host_config.log_config = self.check_ops_config(&config, &req.host_config)?;
+        let networking = self.plan_networking(&req.host_config, &config, req.networking_config.clone())?;
         let id = new_id();
         let name = self.claim_name(name, &id)?;
         if config.hostname.is_empty() {
@@ -62,9 +65,10 @@ impl Engine {
             state: StateRecord::default(),
             restart_count: 0,
             mounts,
-            networking: req.networking_config,
+            networking,
             manually_stopped: false,
             anonymous_volumes: anonymous,
+            health: None,
         };
         let handle = ContainerHandle::new(record.clone());
         self.persist(&handle)?;
@@ -241,10 +245,7 @@ fn validate_host_config(hc: &HostConfig) -> Result<(), EngineError> {
     for cap in hc.cap_add.iter().chain(&hc.cap_drop) {
         berth_runtime::spec::normalize_capability(cap).map_err(|_| EngineError::Invalid(format!("invalid capability: {cap}")))?;
     }
-    match hc.network_mode.as_str() {
-        "" | "default" | "bridge" | "host" | "none" => {}
-        other => return Err(EngineError::NotFound(format!("network {other} not found"))),
-    }
+    // Network modes, endpoints and ports are checked against the networks by `plan_networking`.
     Ok(())
 }
 
@@ -288,9 +289,7 @@ pub fn merge_config(mut c: ContainerConfig, image: &RunDefaults) -> ContainerCon
     if c.stop_signal.is_empty() {
         c.stop_signal = image.stop_signal.clone();
     }
-    if c.healthcheck.is_none() {
-        c.healthcheck = image.healthcheck.clone().and_then(|h| serde_json::from_value(h).ok());
-    }
+    c.healthcheck = super::health::merge(c.healthcheck.take(), image.healthcheck.as_ref());
     if c.on_build.is_none() {
         c.on_build = image.on_build.clone();
     }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use berth_api::filters::Filters;
 use berth_api::types::{
-    ContainerInspect, ContainerState, ContainerSummary, GraphDriver, NetworkSettings, Port, PortBinding,
+    ContainerInspect, ContainerState, ContainerSummary, GraphDriver, Port,
     SummaryHostConfig, SummaryNetworkSettings,
 };
 
@@ -58,14 +58,6 @@ pub fn status_text(rec: &ContainerRecord, health: Option<&str>) -> String {
     }
 }
 
-fn ports(rec: &ContainerRecord) -> BTreeMap<String, Option<Vec<PortBinding>>> {
-    let mut out: BTreeMap<String, Option<Vec<PortBinding>>> = BTreeMap::new();
-    for p in rec.config.exposed_ports.keys() {
-        out.insert(p.clone(), None);
-    }
-    out
-}
-
 impl Engine {
     /// `GET /containers/{id}/json`.
     pub fn inspect_container(&self, name: &str) -> Result<ContainerInspect, EngineError> {
@@ -104,7 +96,7 @@ impl Engine {
                 error: rec.state.error.clone(),
                 started_at: rec.state.started_at.clone(),
                 finished_at: rec.state.finished_at.clone(),
-                health: None,
+                health: rec.health.clone().filter(|_| super::health::HealthSpec::of(&rec.config).is_some()),
             },
             image: rec.image_id.clone(),
             resolv_conf_path: dirs.resolv_conf().display().to_string(),
@@ -120,7 +112,7 @@ impl Engine {
             graph_driver: GraphDriver { name: "overlay2".into(), data: graph },
             mounts: rec.mounts.clone(),
             config: rec.config.clone(),
-            network_settings: NetworkSettings { ports: ports(&rec), sandbox_key: String::new(), ..Default::default() },
+            network_settings: self.network_settings(&rec),
             ..Default::default()
         })
     }
@@ -130,6 +122,7 @@ impl Engine {
         filters
             .only(&["id", "name", "label", "status", "exited", "ancestor", "before", "since", "volume", "network", "health", "is-task", "publish", "expose"])
             .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        super::health::check_filter(filters.get("health"))?;
         let mut recs: Vec<ContainerRecord> = self.containers.all().iter().map(|h| h.snapshot()).collect();
         recs.sort_by(|a, b| b.created.cmp(&a.created));
         // A limit (`ps -l`, `ps -n N`) includes stopped containers, as in Docker.
@@ -142,7 +135,9 @@ impl Engine {
             if !self.matches(&rec, filters) {
                 continue;
             }
-            out.push(summary(&rec));
+            let mut row = summary(&rec);
+            self.fill_summary_network(&rec, &mut row);
+            out.push(row);
             if limit.is_some_and(|l| out.len() >= l) {
                 break;
             }
@@ -158,7 +153,8 @@ impl Engine {
             && any("exited", &|v| rec.state.status == Status::Exited && v.parse::<i64>().ok() == Some(rec.state.exit_code))
             && any("ancestor", &|v| v == rec.image || rec.image_id.starts_with(v) || self.images.resolve(v).is_ok_and(|i| i.id == rec.image_id))
             && any("volume", &|v| rec.mounts.iter().any(|m| m.name == v || m.destination == v))
-            && any("health", &|v| v == "none")
+            && any("network", &|v| self.on_network(rec, v))
+            && any("health", &|v| v == super::health::filter_value(rec))
             && f.labels_match(&rec.config.labels)
     }
 }
@@ -188,7 +184,7 @@ pub fn summary(rec: &ContainerRecord) -> ContainerSummary {
         ports,
         labels: rec.config.labels.clone(),
         state: rec.state.status.as_str().into(),
-        status: status_text(rec, None),
+        status: status_text(rec, super::health::status_suffix(rec).as_deref()),
         host_config: SummaryHostConfig {
             network_mode: if rec.host_config.network_mode.is_empty() { "bridge".into() } else { rec.host_config.network_mode.clone() },
         },

@@ -77,6 +77,12 @@ impl Engine {
     /// `POST /containers/{id}/kill`.
     pub async fn kill(&self, name: &str, signal: &str) -> Result<(), EngineError> {
         let h = self.containers.get(name)?;
+        if self.cancel_restart(&h) {
+            return Ok(()); // restarting: there is no process, and now it will not come back
+        }
+        if self.restart_in_flight(&h.id) {
+            drop(h.op.lock().await); // the policy is starting it: kill what it starts
+        }
         let rec = h.snapshot();
         if !rec.state.status.is_running() {
             return Err(EngineError::Conflict(format!("Cannot kill container: {name}: container {} is not running", rec.id)));
@@ -96,6 +102,10 @@ impl Engine {
     }
 
     pub(crate) async fn stop_locked(&self, h: &ContainerHandle, timeout: Option<i64>, signal: Option<&str>) -> Result<(), EngineError> {
+        if self.cancel_restart(h) {
+            self.container_event(&h.snapshot(), "stop", &[]);
+            return Ok(());
+        }
         let rec = h.snapshot();
         if !rec.state.status.is_running() {
             return Err(EngineError::NotModified);
@@ -129,6 +139,7 @@ impl Engine {
             Err(e) => return Err(e),
         }
         self.start_locked(&h).await?;
+        self.reset_restarts(&h);
         self.container_event(&h.snapshot(), "restart", &[]);
         Ok(())
     }
@@ -198,6 +209,9 @@ impl Engine {
 
     /// Removes a container whose operation lock the caller holds.
     pub(crate) async fn remove_locked(self: &Arc<Self>, h: &Arc<ContainerHandle>, force: bool, volumes: bool) -> Result<(), EngineError> {
+        if force {
+            self.cancel_restart(h);
+        }
         let rec = h.snapshot();
         if self.containers.get(&h.id).is_err() {
             return Ok(()); // already removed (auto-remove raced a user rm)
@@ -230,6 +244,9 @@ impl Engine {
         .await?;
         self.meta.delete(CONTAINERS, &h.id)?;
         self.containers.remove(&h.id);
+        self.forget_restarts(&h.id);
+        self.stop_health(&h.id);
+        self.ops.stats.forget(&h.id);
         self.execs.container_exited(&h.id);
         if volumes {
             for v in &rec.anonymous_volumes {

@@ -2,27 +2,36 @@
 //! its methods with typed arguments and get typed results back.
 
 pub mod archive;
+pub mod archive_io;
 pub mod attach;
 pub mod build;
 pub mod changes;
 pub mod create;
+pub mod df;
+pub mod diff;
 pub mod distribution;
 pub mod etc_files;
 pub mod exec;
 pub mod health;
+pub mod health_monitor;
 pub mod image_io;
 pub mod images;
 pub mod inspect;
 pub mod lifecycle;
+pub mod logconfig;
 pub mod logs;
+pub mod metrics;
 pub mod monitor;
 pub mod names;
+pub mod ops;
 pub mod network;
 pub mod record;
 pub mod registry;
+pub mod restart;
 pub mod restore;
 pub mod start;
 pub mod stats;
+pub mod cgroup_stats;
 pub mod user;
 pub mod volumes;
 pub mod events;
@@ -52,6 +61,10 @@ pub struct Engine {
     pub execs: exec::ExecRegistry,
     pub volumes: volumes::VolumeStore,
     pub events: events::EventBus,
+    /// Health checks, restart policies, stats and metrics state (engine operations).
+    pub ops: ops::Ops,
+    /// Networks, endpoints and their host state (bridges, veths, firewall, proxies, DNS).
+    pub net: network::NetworkManager,
     pub sealed: SealedExe,
     /// A stable id for `/info`.
     pub daemon_id: String,
@@ -68,6 +81,7 @@ impl Engine {
         let volumes = volumes::VolumeStore::open(&config.data_root, meta.clone())?;
         let sealed = SealedExe::create().map_err(|e| EngineError::internal("seal executable", e))?;
         let daemon_id = load_daemon_id(&config.data_root);
+        let net = network::NetworkManager::open(&config, meta.clone(), network::HostOps::kernel(), tokio::runtime::Handle::current())?;
         Ok(Self {
             config,
             meta,
@@ -76,6 +90,8 @@ impl Engine {
             execs: exec::ExecRegistry::default(),
             volumes,
             events: events::EventBus::default(),
+            ops: ops::Ops::default(),
+            net,
             sealed,
             daemon_id,
         })

@@ -32,11 +32,17 @@ impl Engine {
         });
     }
 
-    /// Records an exit and cleans up after it.
+    /// Records an exit and cleans up after it; the restart policy decides whether the
+    /// container goes to `restarting` instead of `exited`.
     pub(crate) async fn handle_exit(self: &Arc<Self>, h: &Arc<ContainerHandle>, status: ExitStatus) {
         self.release_runtime(&h.id).await;
+        self.stop_health(&h.id);
+        let restart = self.restart_delay(&h.snapshot(), status.exit_code as i64);
         h.update(|r| {
-            r.state.status = Status::Exited;
+            r.state.status = if restart.is_some() { Status::Restarting } else { Status::Exited };
+            if restart.is_some() {
+                r.restart_count += 1;
+            }
             r.state.exit_code = status.exit_code as i64;
             r.state.pid = 0;
             r.state.oom_killed = status.oom_killed;
@@ -50,12 +56,18 @@ impl Engine {
         }
         self.execs.container_exited(&h.id);
         let rec = h.snapshot();
+        if status.oom_killed {
+            self.container_event(&rec, "oom", &[]);
+        }
         self.container_event(&rec, "die", &[("exitCode", status.exit_code.to_string())]);
         h.signal.send_modify(|s| {
             s.running = false;
             s.exits += 1;
             s.exit_code = status.exit_code as i64;
         });
+        if let Some(delay) = restart {
+            self.schedule_restart(h.clone(), delay);
+        }
         if rec.host_config.auto_remove {
             let engine = self.clone();
             let h = h.clone();

@@ -91,6 +91,10 @@ pub struct ContainerRecord {
     /// Anonymous volumes created for this container (removed with `rm -v` and `--rm`).
     #[serde(default)]
     pub anonymous_volumes: Vec<String>,
+    /// `State.Health`: set at the first start of a container with a health check, updated by
+    /// every probe, kept across daemon restarts (engine operations).
+    #[serde(default)]
+    pub health: Option<berth_api::types::Health>,
 }
 
 /// Paths of a container's files under the data root.

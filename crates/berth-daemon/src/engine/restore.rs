@@ -25,7 +25,9 @@ impl Engine {
         for (_, rec) in records {
             let h = ContainerHandle::new(rec.clone());
             self.containers.insert(h.clone());
-            if rec.state.status.is_running() {
+            if rec.state.status == Status::Restarting {
+                // Its process had already exited; resume_ops schedules the restart.
+            } else if rec.state.status.is_running() {
                 self.reconnect(h).await;
             } else {
                 self.release_runtime_blocking(&rec.id);
@@ -36,6 +38,7 @@ impl Engine {
             }
         }
         self.clean_stale_runtime_dirs();
+        self.resume_ops().await;
     }
 
     async fn reconnect(self: &Arc<Self>, h: Arc<ContainerHandle>) {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use berth_runtime::client::ShimConn;
 use berth_runtime::layout::ShimLayout;
 use berth_runtime::protocol::{Reply, Request};
-use berth_runtime::spec::{self, BindMount, NetworkNamespace, Resources, RuntimeConfig};
+use berth_runtime::spec::{self, BindMount, Resources, RuntimeConfig};
 use tokio::io::AsyncBufReadExt;
 
 use super::record::{ContainerDirs, ContainerRecord, Status};
@@ -26,13 +26,17 @@ impl Engine {
     pub async fn start_container(self: &Arc<Self>, name: &str) -> Result<(), EngineError> {
         let h = self.containers.get(name)?;
         let _op = h.op.lock().await;
-        self.start_locked(&h).await
+        self.start_locked(&h).await?;
+        self.reset_restarts(&h);
+        Ok(())
     }
 
     /// Starts a container whose operation lock the caller holds.
     pub(crate) async fn start_locked(self: &Arc<Self>, h: &Arc<ContainerHandle>) -> Result<(), EngineError> {
         let rec = h.snapshot();
         match rec.state.status {
+            // A restart policy starting the container after its back-off.
+            Status::Restarting if self.restart_in_flight(&rec.id) => {}
             Status::Running | Status::Restarting => return Err(EngineError::NotModified),
             Status::Paused => return Err(EngineError::Conflict("cannot start a paused container, try unpause instead".into())),
             Status::Removing | Status::Dead => {
@@ -62,6 +66,7 @@ impl Engine {
                 self.persist(h)?;
                 h.signal.send_modify(|s| s.running = true);
                 self.container_event(&h.snapshot(), "start", &[]);
+                self.start_health(h, true);
                 Ok(())
             }
             Err(e) => {
@@ -113,6 +118,11 @@ impl Engine {
                 .map_err(|e| EngineError::StartFailed(format!("mkdir {}: {e}", rec.config.working_dir)))?;
         }
         let mut env = rec.config.env.clone();
+        for v in self.link_env(rec) {
+            if !env.iter().any(|e| e.split('=').next() == v.split('=').next()) {
+                env.push(v);
+            }
+        }
         let mut set_default = |k: &str, v: &str| {
             if !env.iter().any(|e| e.split('=').next() == Some(k)) {
                 env.push(format!("{k}={v}"));
@@ -150,10 +160,7 @@ impl Engine {
             privileged: hc.privileged,
             no_new_privileges: hc.security_opt.iter().any(|o| o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true"),
             seccomp_unconfined: hc.security_opt.iter().any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined"),
-            network: match hc.network_mode.as_str() {
-                "host" => NetworkNamespace::Host,
-                _ => NetworkNamespace::Path(self.netns_path(&rec.id)),
-            },
+            network: self.network_namespace(rec),
             cgroups_path: format!("{}/{}", self.config.cgroup_parent.trim_end_matches('/'), rec.id),
             oom_score_adj: (hc.oom_score_adj != 0).then_some(hc.oom_score_adj as i32),
             shm_size: (hc.shm_size > 0).then_some(hc.shm_size),
@@ -187,9 +194,7 @@ impl Engine {
         let shim_log = std::fs::File::create(layout.shim_log()).map_err(|e| EngineError::internal("create shim log", e))?;
         let mut cmd = std::process::Command::new(self.sealed.exec_path());
         cmd.arg0("berth").arg("shim").arg("--id").arg(&rec.id).arg("--dir").arg(layout.dir());
-        if rec.host_config.log_config.typ != "none" {
-            cmd.arg("--log").arg(dirs.log(&rec.id));
-        }
+        cmd.args(self.shim_log_args(rec, &dirs)?);
         if rec.config.open_stdin {
             cmd.arg("--stdin");
         }
@@ -230,12 +235,10 @@ impl Engine {
         self.config.exec_root.join("netns").join(id)
     }
 
-    /// Creates the container's network namespace (loopback up), unless it shares the host's.
+    /// Creates the container's network namespace and plugs it into its networks (see
+    /// `engine/network/hooks.rs`), unless it shares the host's or another container's.
     fn prepare_network(&self, rec: &ContainerRecord) -> Result<(), EngineError> {
-        if rec.host_config.network_mode == "host" {
-            return Ok(());
-        }
-        berth_net::netns::create(&self.netns_path(&rec.id)).map_err(|e| EngineError::internal("network namespace", e))
+        self.attach_network(rec)
     }
 
     /// Undoes what a start set up on the host (rootfs mount, network namespace, runtime dir).
@@ -245,6 +248,7 @@ impl Engine {
         if let Err(e) = berth_image::mount::unmount(&layout.rootfs()) {
             tracing::warn!(%id, "unmount rootfs: {e}");
         }
+        self.detach_network(id);
         berth_net::netns::remove(&self.netns_path(id));
         if layout.dir().exists() {
             if let Err(e) = std::fs::remove_dir_all(layout.dir()) {

@@ -156,10 +156,12 @@ pub async fn attach(State(engine): State<AppState>, Path(id): Path<String>, mut 
     let eng = engine.clone();
     // Attach (or register for the next start) before answering, so output is never missed.
     let ticket = engine.attach(&h, stdin && rec.config.open_stdin, stdout, stderr).await?;
-    let _ = eng;
+    eng.container_event(&rec, "attach", &[]);
     tokio::spawn(async move {
         let Ok(conn) = ticket.connection().await else { return };
-        hijack::session(upgrade, conn.split(), tty, stdin, close_on_eof, &keys, Box::new(|_| {})).await;
+        if hijack::session(upgrade, conn.split(), tty, stdin, close_on_eof, &keys, Box::new(|_| {})).await {
+            eng.container_event(&h.snapshot(), "detach", &[]);
+        }
     });
     Ok(hijack::switching(tty))
 }

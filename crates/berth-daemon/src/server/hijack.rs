@@ -148,6 +148,7 @@ async fn pump_output<W: AsyncWrite + Unpin>(mut shim: FrameReader, wr: &mut W, t
 }
 
 /// Runs a hijacked session until output ends (or the client detaches), then closes cleanly.
+/// Returns whether the client detached with its detach keys.
 pub async fn session(
     upgrade: OnUpgrade,
     shim: (FrameReader, FrameWriter),
@@ -156,8 +157,8 @@ pub async fn session(
     close_stdin_on_eof: bool,
     detach_keys: &str,
     mut on_exit: Box<dyn FnMut(i64) + Send>,
-) {
-    let Ok(upgraded) = upgrade.await else { return };
+) -> bool {
+    let Ok(upgraded) = upgrade.await else { return false };
     tracing::debug!("hijack session started");
     let io = TokioIo::new(upgraded);
     let (rd, mut wr) = tokio::io::split(io);
@@ -167,6 +168,7 @@ pub async fn session(
     let abort = input.abort_handle();
     tokio::pin!(input);
     let mut input_done = false;
+    let mut detached = false;
     let mut _writer_kept = None;
     {
         let output = pump_output(reader, &mut wr, tty, &mut *on_exit);
@@ -182,6 +184,7 @@ pub async fn session(
                     tracing::debug!("hijack session: input ended");
                     if let Ok((end, writer)) = r {
                         _writer_kept = Some(writer);
+                        detached = matches!(end, InputEnd::Detached);
                         if matches!(end, InputEnd::Detached | InputEnd::Error) {
                             break;
                         }
@@ -198,6 +201,7 @@ pub async fn session(
         let _ = tokio::time::timeout(DRAIN, &mut input).await;
     }
     abort.abort();
+    detached
 }
 
 /// Writes an error message into a hijacked stream (as stdout, like Docker) and closes it.

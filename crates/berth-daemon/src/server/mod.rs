@@ -9,6 +9,7 @@ mod exec;
 mod hijack;
 mod image_io;
 mod images;
+mod metrics;
 mod networks;
 mod query;
 mod response;
@@ -47,6 +48,7 @@ pub fn router(engine: AppState) -> Router {
         .merge(build::routes())
         .merge(distribution::routes())
         .fallback(|| async { ApiError(EngineError::NotFound("page not found".into())) })
+        .layer(axum::middleware::from_fn_with_state(engine.clone(), metrics::track))
         .with_state(engine)
 }
 
@@ -106,6 +108,9 @@ pub async fn serve(engine: AppState) -> Result<(), EngineError> {
     let listener = tokio::net::UnixListener::bind(&socket).map_err(|e| EngineError::internal(&format!("bind {}", socket.display()), e))?;
     if let Some(pidfile) = &engine.config.pidfile {
         let _ = berth_runtime::status::write_atomic(pidfile, std::process::id().to_string().as_bytes());
+    }
+    if let Some(addr) = engine.config.metrics_addr {
+        metrics::spawn(engine.clone(), addr).await?;
     }
     let app = axum::middleware::from_fn(versioning).layer(router(engine.clone()));
     let shutdown = async {

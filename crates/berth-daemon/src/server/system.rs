@@ -203,17 +203,7 @@ pub fn stream_response(rx: tokio::sync::mpsc::Receiver<Bytes>, content_type: &'s
 
 /// `GET /system/df`.
 pub async fn df(State(engine): State<AppState>) -> ApiResult<Response> {
-    let images = engine.list_images(true, &Filters::default())?;
-    let containers = engine.list_containers(true, None, &Filters::default())?;
-    let volumes: Vec<_> = engine.volumes.list()?.iter().map(|v| engine.volumes.to_api(v)).collect();
-    let layers: i64 = images.iter().map(|i| i.size).sum();
-    Ok(ok(&json!({
-        "LayersSize": layers,
-        "Images": images,
-        "Containers": containers,
-        "Volumes": volumes,
-        "BuildCache": [],
-    })))
+    Ok(ok(&engine.system_df().await?))
 }
 
 

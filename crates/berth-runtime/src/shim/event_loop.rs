@@ -61,9 +61,12 @@ impl Shim {
         let listener = UnixListener::bind(layout.socket())
             .map_err(|e| format!("bind {}: {e}", layout.socket().display()))?;
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-        let log = match &args.log {
-            Some(path) => Some(JsonLog::open(path).map_err(|e| format!("open log {}: {e}", path.display()))?),
-            None => None,
+        let mut settings = args.log_settings.clone();
+        settings.path = args.log.clone();
+        let log = if settings.enabled() {
+            Some(JsonLog::with_settings(&settings).map_err(|e| format!("open log: {e}"))?)
+        } else {
+            None
         };
         let (container, stdio) = if args.tty {
             let console = ConsoleSocket::bind(&layout.console_socket("init")).map_err(|e| e.to_string())?;
@@ -373,6 +376,7 @@ impl Shim {
                 })
             }
             Request::Kill { signal, all } => Some(self.kill(signal, all)),
+            Request::KillExec { id, signal } => Some(self.kill_exec(&id, signal)),
             Request::Pause => Some(match self.container.pause() {
                 Ok(()) => Reply::Ok,
                 Err(e) => Reply::Error { message: error_chain(&e) },
@@ -423,6 +427,22 @@ impl Shim {
         match res {
             Ok(()) => Reply::Ok,
             Err(message) => Reply::Error { message },
+        }
+    }
+
+    fn kill_exec(&mut self, id: &str, signal: i32) -> Reply {
+        let Some((p, _)) = self.execs.get(id) else {
+            return Reply::Error { message: format!("no such exec {id}") };
+        };
+        if p.exit.is_some() {
+            return Reply::Ok; // already exited; its pid may not be ours any more
+        }
+        match Signal::try_from(signal) {
+            Ok(sig) => match nix::sys::signal::kill(Pid::from_raw(p.pid), sig) {
+                Ok(()) => Reply::Ok,
+                Err(e) => Reply::Error { message: e.to_string() },
+            },
+            Err(_) => Reply::Error { message: format!("invalid signal {signal}") },
         }
     }
 

@@ -16,6 +16,7 @@ mod event_loop;
 mod executor;
 mod logfile;
 mod process;
+pub mod rotate;
 mod stdio;
 
 use std::io::Write;
@@ -28,7 +29,7 @@ use libcontainer::syscall::syscall::SyscallType;
 use crate::layout::ShimLayout;
 use crate::protocol::Reply;
 
-pub use logfile::{JsonLog, Stream};
+pub use logfile::{JsonLog, LogSettings, Stream};
 
 /// The shim's command-line contract with the daemon.
 #[derive(Debug, Clone)]
@@ -39,6 +40,8 @@ pub struct ShimArgs {
     pub dir: PathBuf,
     /// json-file log to append output to; `None` disables logging.
     pub log: Option<PathBuf>,
+    /// Rotation, service log and attributes of the log (engine operations).
+    pub log_settings: LogSettings,
     /// Keep a stdin pipe open for attach clients.
     pub stdin: bool,
     /// Give the process a pty.

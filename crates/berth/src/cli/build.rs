@@ -1,6 +1,9 @@
 //! `build` with the classic builder: the context directory becomes a tar (honouring
-//! `.dockerignore`, owners zeroed like docker's), streamed to `POST /build`; the `stream`
-//! lines are printed and a failed step's `errorDetail.code` becomes the exit code.
+//! `.dockerignore`, owners zeroed like docker's), streamed to `POST /build`; on a terminal the
+//! stream is shown as a compact live view ([`view`]), elsewhere its lines are printed as
+//! `docker build` prints them; a failed step's `errorDetail.code` becomes the exit code.
+
+mod view;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read};
@@ -162,19 +165,34 @@ fn add_dir(b: &mut tar::Builder<Vec<u8>>, root: &Path, rel: &str, ignore: &Docke
     Ok(())
 }
 
+fn append_file(b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]) -> Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o600);
+    h.set_mtime(crate::cli::format::now_unix() as u64);
+    b.append_data(&mut h, name, data)?;
+    Ok(())
+}
+
 /// The context tar of `dir` with the Dockerfile given as `(name in tar, extra content)`.
+/// An extra Dockerfile (stdin, or outside the context) is also listed, with
+/// `.dockerignore` itself, in the `.dockerignore` sent along, so the daemon drops both
+/// from the context and `COPY . .` does not pick them up (as docker's CLI does).
 pub fn context_tar(dir: &Path, dockerfile: &str, extra: Option<(&str, &[u8])>) -> Result<Vec<u8>> {
     let ignore_text = std::fs::read_to_string(dir.join(".dockerignore")).unwrap_or_default();
-    let ignore = DockerIgnore::parse(&ignore_text).map_err(|e| CliError::msg(e.to_string()))?;
-    let keep = vec![dockerfile.to_string(), ".dockerignore".to_string()];
+    let mut ignore = DockerIgnore::parse(&ignore_text).map_err(|e| CliError::msg(e.to_string()))?;
+    let mut keep = vec![dockerfile.to_string()];
+    if extra.is_some() {
+        let text = format!("{ignore_text}\n.dockerignore\n");
+        ignore = DockerIgnore::parse(&text).map_err(|e| CliError::msg(e.to_string()))?;
+    } else {
+        keep.push(".dockerignore".to_string());
+    }
     let mut b = tar::Builder::new(Vec::new());
     add_dir(&mut b, dir, "", &ignore, &keep)?;
     if let Some((name, data)) = extra {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o600);
-        h.set_mtime(crate::cli::format::now_unix() as u64);
-        b.append_data(&mut h, name, data)?;
+        append_file(&mut b, name, data)?;
+        append_file(&mut b, ".dockerignore", format!("{ignore_text}\n.dockerignore\n{name}\n").as_bytes())?;
     }
     Ok(b.into_inner()?)
 }
@@ -249,16 +267,55 @@ pub async fn run(ctx: &Ctx, a: BuildArgs) -> Result<i32> {
     let body = body.map(full).unwrap_or_else(empty);
     let headers = [("Content-Type", "application/x-tar"), ("X-Registry-Config", "e30=")];
     let resp = ctx.client.call(Method::POST, &format!("/build{q}"), body, &headers).await?;
-    let aux = match progress::render(resp, std::io::stdout(), std::io::stdout().is_terminal(), false).await {
-        Ok(aux) => aux,
-        Err(CliError::Code { msg, code }) => return Err(CliError::Code { msg, code }),
-        Err(e) => return Err(e),
+    let (aux, quiet_id) = match terminal_width() {
+        _ if a.quiet => {
+            // The daemon sends only the id (no aux) in quiet mode: print it and keep it.
+            let mut buf = Vec::new();
+            let result = progress::render(resp, &mut buf, false, false).await;
+            std::io::Write::write_all(&mut std::io::stdout(), &buf)?;
+            (result?, Some(String::from_utf8_lossy(&buf).trim().to_string()))
+        }
+        Some(width) => (live(resp, width).await?, None),
+        None => (progress::render(resp, std::io::stdout(), false, false).await?, None),
     };
     if let Some(file) = &a.iidfile {
-        let id = aux.iter().find_map(|v| v["ID"].as_str().map(String::from)).ok_or_else(|| CliError::msg("Server did not provide an image ID. Cannot write iidfile"))?;
+        let from_aux = aux.iter().rev().find_map(|v| v["ID"].as_str().map(String::from));
+        let id = from_aux.or(quiet_id).filter(|id| !id.is_empty()).ok_or_else(|| CliError::msg(format!("Server did not provide an image ID. Cannot write {file}")))?;
         std::fs::write(file, id).map_err(|e| CliError::msg(format!("failed to write image ID to file: {e}")))?;
     }
     Ok(0)
+}
+
+/// The width of the terminal stdout is, if it is one.
+fn terminal_width() -> Option<usize> {
+    let out = std::io::stdout();
+    if !out.is_terminal() {
+        return None;
+    }
+    let ws = rustix::termios::tcgetwinsize(std::os::fd::AsFd::as_fd(&out)).ok()?;
+    Some(if ws.ws_col > 0 { usize::from(ws.ws_col) } else { 80 })
+}
+
+/// Shows the stream in the compact live view, ticking the running step's timer.
+async fn live(resp: hyper::Response<hyper::body::Incoming>, width: usize) -> Result<Vec<Value>> {
+    let mut body = resp.into_body();
+    let mut split = progress::JsonSplitter::default();
+    let mut view = view::BuildView::new(std::io::stdout(), width);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            chunk = progress::next_chunk(&mut body) => {
+                let Some(chunk) = chunk? else { break };
+                for msg in split.push::<berth_api::types::JsonMessage>(&chunk) {
+                    let msg = msg.map_err(|e| CliError::msg(format!("unexpected answer from daemon: {e}")))?;
+                    view.handle(&msg)?;
+                }
+            }
+            _ = tick.tick() => view.redraw()?,
+        }
+    }
+    view.finish()?;
+    Ok(view.aux)
 }
 
 #[cfg(test)]

@@ -71,7 +71,31 @@ fn report(a: &CpArgs, bytes: usize, to: &str) {
     }
 }
 
+/// With `-L`, a source that is a symlink is replaced by what it points to, as docker does.
+async fn follow_source(ctx: &Ctx, container: &str, path: &str) -> Result<String> {
+    let q = query(&[("path", path.to_string())]);
+    let head = ctx.client.send(Method::HEAD, &format!("/containers/{container}/archive{q}"), empty(), &[]).await?;
+    let raw = head.headers().get("X-Docker-Container-Path-Stat").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let stat: Value = base64::engine::general_purpose::STANDARD.decode(raw).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or(Value::Null);
+    let target = stat["linkTarget"].as_str().unwrap_or("");
+    if stat["mode"].as_u64().unwrap_or(0) & (1 << 27) == 0 || target.is_empty() {
+        return Ok(path.to_string());
+    }
+    if target.starts_with('/') {
+        return Ok(target.to_string());
+    }
+    let parent = Path::new(path).parent().map(|p| p.display().to_string()).unwrap_or_else(|| "/".into());
+    Ok(format!("{}/{target}", parent.trim_end_matches('/')))
+}
+
 async fn from_container(ctx: &Ctx, a: &CpArgs, container: &str, path: &str) -> Result<i32> {
+    let followed;
+    let path = if a.follow_link {
+        followed = follow_source(ctx, container, path).await?;
+        followed.as_str()
+    } else {
+        path
+    };
     let q = query(&[("path", path.to_string())]);
     let resp = ctx.client.call(Method::GET, &format!("/containers/{container}/archive{q}"), empty(), &[]).await?;
     let stat = path_stat(&resp);
@@ -121,6 +145,7 @@ fn extract(data: &[u8], name: &str, src_is_dir: bool, dst: &Path) -> Result<()> 
         let mut entry = entry?;
         let rel = entry.path()?.to_path_buf();
         let rel = match (&rename, rel.strip_prefix(name)) {
+            (Some(new), Ok(rest)) if rest.as_os_str().is_empty() => PathBuf::from(new),
             (Some(new), Ok(rest)) => Path::new(new).join(rest),
             _ => rel,
         };

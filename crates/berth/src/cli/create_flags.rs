@@ -117,6 +117,10 @@ pub struct ContainerFlags {
     /// Maximum time to allow one check to run (ms|s|m|h) (default 0s)
     #[arg(long = "health-timeout", value_name = "duration", value_parser = opts::parse_duration)]
     pub health_timeout: Option<i64>,
+    /// Action when the container turns unhealthy: none, restart, kill or stop (berth's own,
+    /// Podman's name)
+    #[arg(long = "health-on-failure", value_name = "string", value_parser = ["none", "restart", "kill", "stop"])]
+    pub health_on_failure: Option<String>,
     /// Print usage
     #[arg(long = "help", action = clap::ArgAction::Help)]
     pub help: Option<bool>,
@@ -393,6 +397,9 @@ impl ContainerFlags {
         if let Some(c) = &self.cgroupns {
             put("CgroupnsMode", json!(c));
         }
+        if let Some(a) = &self.health_on_failure {
+            put("HealthOnFailure", json!(a));
+        }
         if self.oom_kill_disable {
             put("OomKillDisable", json!(true));
         }
@@ -439,7 +446,7 @@ impl ContainerFlags {
         }
         if self.network.is_empty() {
             // docker CLI 28 sends an empty endpoint for the implicit "default" network.
-            endpoints.insert(mode.clone(), EndpointSettings::default());
+            endpoints.entry(mode.clone()).or_insert_with(EndpointSettings::default);
         }
         (mode, endpoints)
     }

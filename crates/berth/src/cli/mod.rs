@@ -20,6 +20,7 @@ mod images;
 mod inspect;
 mod listing;
 mod logs;
+mod network;
 mod opts;
 mod progress;
 mod prune;
@@ -28,6 +29,7 @@ mod registry;
 mod run;
 mod stats;
 mod system;
+mod system_prune;
 mod template;
 mod usage;
 mod volume;
@@ -89,6 +91,9 @@ enum Cmd {
     /// Manage volumes
     #[command(subcommand)]
     Volume(volume::VolumeCmd),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(network::NetworkCmd),
     /// Manage berth
     #[command(subcommand)]
     System(system::SystemCmd),
@@ -191,6 +196,7 @@ async fn dispatch(ctx: &Ctx, cmd: Cmd) -> i32 {
         Cmd::ImageShortcut(c) => images::dispatch_shortcut(ctx, c).await,
         Cmd::ImageGroup(g) => images::dispatch_group(ctx, g).await,
         Cmd::Volume(v) => finish(volume::run(ctx, v).await, 1),
+        Cmd::Network(n) => finish(network::run(ctx, n).await, 1),
         Cmd::System(s) => finish(system::run(ctx, s).await, 1),
         Cmd::Version(a) => finish(system::version(ctx, a).await, 1),
         Cmd::Info(a) => finish(system::info(ctx, a).await, 1),

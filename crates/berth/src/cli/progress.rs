@@ -61,32 +61,58 @@ pub struct Renderer<W: Write> {
     tty: bool,
     quiet: bool,
     ids: HashMap<String, usize>,
+    /// Terminal columns for progress bars (0: unknown, drawn as for 200).
+    width: u16,
     /// Every `aux` payload seen (build's image id, push's digest).
     pub aux: Vec<serde_json::Value>,
 }
 
-fn progress_text(jm: &JsonMessage) -> String {
-    if let Some(p) = jm.progress.as_deref().filter(|p| !p.is_empty()) {
-        return p.to_string();
-    }
+/// The progress bar of a message, drawn here from `progressDetail` for a terminal `width`
+/// columns wide (0: unknown), as docker's `JSONProgress.String()` does: a 50-column bar when
+/// the terminal is wider than 110 columns, then `current/total`; the daemon's own `progress`
+/// text only when there are no numbers.
+pub fn progress_text(jm: &JsonMessage, width: u16) -> String {
     let detail = jm.progress_detail.as_ref();
     let num = |k: &str| detail.and_then(|d| d.get(k)).and_then(|v| v.as_f64()).unwrap_or(0.0);
     let (current, total) = (num("current"), num("total"));
     if current <= 0.0 && total <= 0.0 {
-        return String::new();
+        return jm.progress.clone().unwrap_or_default();
     }
-    let cur = super::format::human_size_prec(current, 3);
-    if total > 0.0 {
-        format!("{cur}/{}", super::format::human_size_prec(total, 3))
+    let human = super::format::human_size;
+    if total <= 0.0 {
+        return format!("{:>8}", human(current));
+    }
+    let width = if width == 0 { 200 } else { width };
+    let pct = (((current / total) * 100.0) as usize / 2).min(50);
+    let bar = if width > 110 { format!("[{}>{}] ", "=".repeat(pct), " ".repeat(50 - pct)) } else { String::new() };
+    if current > total {
+        format!("{bar}{:>8}", human(current))
     } else {
-        cur
+        format!("{bar}{:>8}/{}", human(current), human(total))
     }
+}
+
+/// Columns of the terminal on stdout or stderr (0 when neither is one).
+pub fn terminal_width() -> u16 {
+    use std::os::fd::AsFd;
+    let out = std::io::stdout();
+    let err = std::io::stderr();
+    rustix::termios::tcgetwinsize(out.as_fd())
+        .or_else(|_| rustix::termios::tcgetwinsize(err.as_fd()))
+        .map(|w| w.ws_col)
+        .unwrap_or(0)
 }
 
 impl<W: Write> Renderer<W> {
     /// A renderer writing to `out`; `tty` enables in-place progress, `quiet` prints nothing.
     pub fn new(out: W, tty: bool, quiet: bool) -> Self {
-        Self { out, tty, quiet, ids: HashMap::new(), aux: Vec::new() }
+        Self { out, tty, quiet, ids: HashMap::new(), width: 0, aux: Vec::new() }
+    }
+
+    /// Draws progress bars for a terminal `width` columns wide.
+    pub fn with_width(mut self, width: u16) -> Self {
+        self.width = width;
+        self
     }
 
     /// Shows one message; an in-stream error becomes `Err` with `errorDetail.code` (or 1).
@@ -103,7 +129,7 @@ impl<W: Write> Renderer<W> {
             return Ok(());
         }
         let has_progress = jm.progress_detail.is_some();
-        let progress = progress_text(jm);
+        let progress = progress_text(jm, self.width);
         let mut diff = 0;
         let id = jm.id.clone().unwrap_or_default();
         if !id.is_empty() && has_progress {
@@ -149,7 +175,7 @@ impl<W: Write> Renderer<W> {
 pub async fn render<W: Write>(resp: hyper::Response<Incoming>, out: W, tty: bool, quiet: bool) -> Result<Vec<serde_json::Value>> {
     let mut body = resp.into_body();
     let mut split = JsonSplitter::default();
-    let mut r = Renderer::new(out, tty, quiet);
+    let mut r = Renderer::new(out, tty, quiet).with_width(if tty { terminal_width() } else { 0 });
     while let Some(chunk) = next_chunk(&mut body).await? {
         for msg in split.push::<JsonMessage>(&chunk) {
             let msg = msg.map_err(|e| CliError::msg(format!("unexpected answer from daemon: {e}")))?;
@@ -185,6 +211,26 @@ mod tests {
         let (out, err) = show(stream, false);
         assert_eq!(err, None);
         assert_eq!(out, "latest: Pulling from library/busybox\nabc: Pulling fs layer\nabc: Pull complete\nDigest: sha256:00\nLoaded image: busybox:latest\n");
+    }
+
+    #[test]
+    fn terminal_draws_bars_from_progress_detail() {
+        let line = r#"{"status":"Downloading","progressDetail":{"current":48606,"total":3642247},"progress":"ignored","id":"abc"}"#;
+        let jm: JsonMessage = serde_json::from_str(line).unwrap_or_default();
+        assert_eq!(progress_text(&jm, 120), format!("[>{}]  48.61kB/3.642MB", " ".repeat(50)));
+        assert_eq!(progress_text(&jm, 80), " 48.61kB/3.642MB");
+        let half: JsonMessage = serde_json::from_str(r#"{"progressDetail":{"current":50,"total":100}}"#).unwrap_or_default();
+        assert_eq!(progress_text(&half, 0), format!("[{}>{}]      50B/100B", "=".repeat(25), " ".repeat(25)));
+        let plain: JsonMessage = serde_json::from_str(r#"{"progressDetail":{},"progress":"text"}"#).unwrap_or_default();
+        assert_eq!(progress_text(&plain, 200), "text");
+        let mut r = Renderer::new(Vec::new(), true, false).with_width(120);
+        for l in [r#"{"status":"Pulling fs layer","progressDetail":{},"id":"abc"}"#, line, r#"{"status":"Pull complete","progressDetail":{},"id":"abc"}"#] {
+            let m: JsonMessage = serde_json::from_str(l).unwrap_or_default();
+            assert!(r.display(&m).is_ok());
+        }
+        let out = String::from_utf8_lossy(&r.out).to_string();
+        assert!(out.contains("\x1b[1A\x1b[2K\rabc: Downloading [>"), "{out:?}");
+        assert!(out.contains("abc: Pull complete"), "{out:?}");
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub enum SystemCmd {
     Events(events::EventsArgs),
     /// Display system-wide information
     Info(InfoArgs),
+    /// Remove unused data
+    Prune(super::system_prune::SystemPruneArgs),
 }
 
 /// `version`.
@@ -53,6 +55,7 @@ pub async fn run(ctx: &Ctx, cmd: SystemCmd) -> Result<i32> {
         SystemCmd::Df(a) => df(ctx, a).await,
         SystemCmd::Events(a) => events::run(ctx, a).await,
         SystemCmd::Info(a) => info(ctx, a).await,
+        SystemCmd::Prune(a) => super::system_prune::run(ctx, a).await,
     }
 }
 

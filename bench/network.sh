@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Published-port throughput: wrk against busybox httpd in a berth container, reached
+#   direct      at the container's address on the daemon's own bridge,
+#   published   at the bridge's gateway address and the published port (kernel DNAT path),
+#   proxy       at 127.0.0.1 and the published port (berth's userland proxy),
+# printed as a table with the ratios to direct: one wrk run of DURATION seconds (default 10)
+# per path, PAUSE seconds apart.
+# Targets are only loopback and the bench daemon's own bridge. Needs root, the berth binary
+# (BERTH_BIN, else target/release/berth, else target/debug/berth) and Debian's wrk, curl,
+# nftables, iproute2 and busybox-static. Everything it makes is removed on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+# busybox httpd listens with a backlog of 9: more connections than that measure its SYN drops
+# (1 s retransmits) rather than the network path.
+CONNS=${CONNS:-8}
+# Every path ends up at the same server from the same host address, and busybox httpd closes
+# first, so each run leaves thousands of TIME_WAIT sockets in the container (and conntrack
+# entries) that make the next path's SYNs collide and retransmit after 1 s. A pause longer
+# than TIME_WAIT (60 s) between paths keeps one path's leftovers out of the next one's numbers.
+PAUSE=${PAUSE:-65}
+BERTH=${BERTH_BIN:-}
+for b in target/release/berth target/debug/berth; do
+  [ -n "$BERTH" ] || { [ -x "$b" ] && BERTH=$b; }
+done
+[ -n "$BERTH" ] || { echo "no berth binary: build one (cargo build --release -p berth) or set BERTH_BIN" >&2; exit 1; }
+for tool in wrk curl nft ip; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install wrk curl nftables iproute2" >&2; exit 1; }
+done
+
+id=$(head -c 3 /dev/urandom | od -An -tx1 | tr -d ' \n')
+dir=/tmp/bbn-$id
+bridge=bnb$id
+sock=$dir/s.sock
+mkdir -p "$dir"
+daemon_pid=
+cleanup() {
+  set +e
+  if [ -S "$sock" ]; then
+    for c in $("$BERTH" -H "unix://$sock" ps -aq 2>/dev/null); do "$BERTH" -H "unix://$sock" rm -f "$c" >/dev/null 2>&1; done
+  fi
+  [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
+  for f in /sys/class/net/*/ifalias; do
+    case "$(cat "$f" 2>/dev/null)" in "berth:$bridge"*) ip link delete "$(basename "$(dirname "$f")")" 2>/dev/null ;; esac
+  done
+  nft delete table ip "berth-$bridge" 2>/dev/null
+  grep " $dir" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  rmdir /sys/fs/cgroup/*/berth-bench-"$id"/* /sys/fs/cgroup/*/berth-bench-"$id" 2>/dev/null
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+"$BERTH" daemon --host "unix://$sock" --data-root "$dir/data" --exec-root "$dir/exec" \
+  --cgroup-parent "/berth-bench-$id" --bridge "$bridge" >"$dir/daemon.log" 2>&1 &
+daemon_pid=$!
+b() { "$BERTH" -H "unix://$sock" "$@"; }
+for _ in $(seq 100); do b version >/dev/null 2>&1 && break; sleep 0.1; done
+scripts/busybox-rootfs.sh "$dir/busybox.tar"
+b import "$dir/busybox.tar" busybox >/dev/null
+b run -d --name web -p 8080 busybox sh -c 'head -c 512 /dev/zero | tr "\0" x > /tmp/index.html; exec httpd -f -p 8080 -h /tmp' >/dev/null
+cip=$(b inspect -f '{{.NetworkSettings.IPAddress}}' web)
+gw=$(b inspect -f '{{.NetworkSettings.Gateway}}' web)
+port=$(b port web 8080 | head -1 | sed 's/.*://')
+for _ in $(seq 100); do curl -sf "http://$cip:8080/" >/dev/null && break; sleep 0.1; done
+curl -sf "http://$gw:$port/" >/dev/null && curl -sf "http://127.0.0.1:$port/" >/dev/null
+
+# run URL -> "rps p99_ms"
+run() {
+  local out rps p99
+  out=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency "$1")
+  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' <<<"$out")
+  echo "$rps ${p99:-0}"
+}
+read -r p_rps p_p99 < <(run "http://$gw:$port/")
+sleep "$PAUSE"
+read -r d_rps d_p99 < <(run "http://$cip:8080/")
+sleep "$PAUSE"
+read -r x_rps x_p99 < <(run "http://127.0.0.1:$port/")
+echo
+echo "busybox httpd, wrk -t2 -c$CONNS -d${DURATION}s, berth $("$BERTH" --version | awk '{print $3}' | tr -d ,) ($BERTH)"
+printf '%-34s %12s %10s %10s %10s\n' path req/s p99_ms ratio p99/direct
+line() { awk -v n="$1" -v r="$2" -v p="$3" -v dr="$d_rps" -v dp="$d_p99" 'BEGIN {printf "%-34s %12.0f %10.2f %10.2f %10.2f\n", n, r, p, r/dr, (dp > 0 ? p/dp : 0)}'; }
+line "direct ($cip:8080)" "$d_rps" "$d_p99"
+line "published, DNAT ($gw:$port)" "$p_rps" "$p_p99"
+line "published, proxy (127.0.0.1:$port)" "$x_rps" "$x_p99"

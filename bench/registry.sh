@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Push and pull of a 200 MB single-layer image (random bytes, so compression cannot help)
+# through berth's daemon, against `berth registry serve` and Debian's `docker-registry`
+# (CNCF distribution 2.8) on loopback; Docker Engine too when `dockerd` is installed.
+# Prints MB/s (10^6 bytes per second of wall time), best and median of RUNS runs.
+#
+#   sudo bench/registry.sh            # RUNS=3 SIZE_MB=200 by default
+#
+# Needs root (the daemon), the release binary (built here unless BERTH_BIN is set), and
+# docker-registry (apt-get install docker-registry; its system service is never used).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-3}
+SIZE_MB=${SIZE_MB:-200}
+if [ -z "${BERTH_BIN:-}" ]; then
+  cargo build --release -q -p berth
+  BERTH_BIN="${CARGO_TARGET_DIR:-target}/release/berth"
+fi
+BERTH_BIN=$(readlink -f "$BERTH_BIN")
+
+WORK=$(mktemp -d /tmp/berth-bench-XXXXXX)
+ID=$(basename "$WORK" | tail -c 7 | tr -dc 'a-z0-9')
+BRIDGE="bb${ID}"
+SOCK="$WORK/berth.sock"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  ip link del "$BRIDGE" 2>/dev/null || true
+  nft delete table ip "berth-$BRIDGE" 2>/dev/null || true
+  for c in /sys/fs/cgroup/*/"berth-bench-$ID"; do [ -d "$c" ] && rmdir "$c" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "nothing listens on $1" >&2; return 1; }
+now() { date +%s.%N; }
+mbps() { python3 -c "import sys; print(f'{$SIZE_MB*1048576/1e6/(float(sys.argv[2])-float(sys.argv[1])):.0f}')" "$1" "$2"; }
+berth() { "$BERTH_BIN" -H "unix://$SOCK" "$@"; }
+
+# The daemon.
+"$BERTH_BIN" daemon --host "unix://$SOCK" --data-root "$WORK/data" --exec-root "$WORK/exec" \
+  --cgroup-parent "/berth-bench-$ID" --bridge "$BRIDGE" --log-level warn >"$WORK/daemon.log" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 200); do berth version >/dev/null 2>&1 && break; sleep 0.05; done
+
+# The image: one layer holding SIZE_MB of random bytes.
+mkdir -p "$WORK/rootfs"
+head -c "$((SIZE_MB * 1048576))" /dev/urandom >"$WORK/rootfs/blob"
+tar -C "$WORK/rootfs" -cf "$WORK/layer.tar" blob
+rm -rf "$WORK/rootfs"
+berth import "$WORK/layer.tar" bench/seed:v1 >/dev/null
+rm -f "$WORK/layer.tar"
+CURRENT=bench/seed:v1
+
+start_registry() { # kind -> sets REG_PID and REG_PORT
+  local kind=$1 port root
+  port=$(free_port)
+  root=$(mktemp -d "$WORK/reg-XXXX")
+  if [ "$kind" = berth ]; then
+    "$BERTH_BIN" registry serve --addr "127.0.0.1:$port" --root "$root/data" >"$root/log" 2>&1 &
+  else
+    printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s/data\nhttp:\n  addr: 127.0.0.1:%s\n' "$root" "$port" >"$root/config.yml"
+    /usr/bin/docker-registry serve "$root/config.yml" >"$root/log" 2>&1 &
+  fi
+  REG_PID=$!
+  REG_PORT=$port
+}
+
+# One run against a fresh registry: push (timed), remove every local copy, pull (timed).
+run_once() { # kind -> sets PUSH_MBPS and PULL_MBPS (no subshell: CURRENT must persist)
+  local kind=$1 pid port ref t0 t1 t2 t3
+  start_registry "$kind"
+  pid=$REG_PID port=$REG_PORT
+  PIDS+=("$pid")
+  wait_port "$port"
+  ref="127.0.0.1:$port/bench/big:v1"
+  berth tag "$CURRENT" "$ref"
+  berth rmi "$CURRENT" >/dev/null
+  t0=$(now); berth push "$ref" >/dev/null; t1=$(now)
+  berth rmi "$ref" >/dev/null
+  t2=$(now); berth pull "$ref" >/dev/null; t3=$(now)
+  CURRENT=$ref
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  PUSH_MBPS=$(mbps "$t0" "$t1")
+  PULL_MBPS=$(mbps "$t2" "$t3")
+}
+
+stats() { python3 -c 'import sys,statistics; v=sorted(map(float,sys.argv[1:])); print(f"{max(v):>6.0f} {statistics.median(v):>8.0f}")' "$@"; }
+
+declare -A PUSH PULL
+for kind in berth distribution; do
+  if [ "$kind" = distribution ] && [ ! -x /usr/bin/docker-registry ]; then continue; fi
+  for _ in $(seq "$RUNS"); do
+    run_once "$kind"
+    PUSH[$kind]+="$PUSH_MBPS "
+    PULL[$kind]+="$PULL_MBPS "
+  done
+done
+
+label() { case $1 in berth) echo "berth registry serve";; distribution) echo "docker-registry 2.8 (CNCF)";; esac; }
+printf '\n%s MB single-layer image (random bytes), berth daemon, loopback, %s runs\n' "$SIZE_MB" "$RUNS"
+printf '%-6s %-28s %6s %8s\n' "op" "registry" "best" "median"
+for kind in berth distribution; do
+  [ -n "${PUSH[$kind]:-}" ] || { printf '%-6s %-28s %s\n' "-" "$(label "$kind")" "not installed"; continue; }
+  # shellcheck disable=SC2086
+  printf '%-6s %-28s %s MB/s\n' push "$(label "$kind")" "$(stats ${PUSH[$kind]})"
+  # shellcheck disable=SC2086
+  printf '%-6s %-28s %s MB/s\n' pull "$(label "$kind")" "$(stats ${PULL[$kind]})"
+done
+if command -v dockerd >/dev/null; then
+  printf '%-6s %-28s %s\n' "-" "Docker Engine" "installed, not measured by this script yet"
+else
+  printf '%-6s %-28s %s\n' "-" "Docker Engine" "not installed (issue targets: push 35, pull 94 MB/s)"
+fi

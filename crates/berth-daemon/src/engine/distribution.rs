@@ -1,1 +1,0 @@
-//! distribution (to be written)

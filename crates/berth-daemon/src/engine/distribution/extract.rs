@@ -1,0 +1,61 @@
+//! Unpacking a downloaded layer blob into the layer store (blocking), verified against the
+//! config's diff id, and the rollback of layers a failed pull registered.
+
+use std::io::Read;
+use std::path::Path;
+
+use berth_image::layers::LayerInfo;
+use berth_image::{Digest, ImageError, ImageStore};
+
+use super::progress::Throttle;
+use crate::error::EngineError;
+
+/// Counts the compressed bytes read for the `Extracting` progress.
+struct Counting<R> {
+    inner: R,
+    read: u64,
+    throttle: Throttle,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        self.throttle.update(self.read);
+        Ok(n)
+    }
+}
+
+/// moby's wording for an unpacked layer that is not the one the config names.
+pub const ROOTFS_MISMATCH: &str = "layers from manifest don't match image configuration";
+
+/// Unpacks `blob` (gzip or plain tar, sniffed as dockerd does) on top of `parent`, refusing
+/// anything whose uncompressed digest is not `diff_id`. Returns the layer and whether this
+/// call registered it.
+pub fn extract(images: &ImageStore, parent: Option<&Digest>, blob: &Path, diff_id: &Digest, throttle: Throttle) -> Result<(LayerInfo, bool), EngineError> {
+    let chain = match parent {
+        None => diff_id.clone(),
+        Some(p) => Digest::of(format!("{p} {diff_id}").as_bytes()),
+    };
+    let existed = images.layers().exists(&chain);
+    let file = std::fs::File::open(blob).map_err(|e| EngineError::internal(&format!("open {}", blob.display()), e))?;
+    let counting = Counting { inner: std::io::BufReader::with_capacity(1 << 20, file), read: 0, throttle };
+    let tar = berth_image::import::decompress(counting).map_err(EngineError::from)?;
+    let info = images.layers().apply(parent, tar, Some(diff_id)).map_err(|e| match e {
+        ImageError::DigestMismatch { .. } => EngineError::Invalid(ROOTFS_MISMATCH.into()),
+        e => EngineError::from(e),
+    })?;
+    Ok((info, !existed))
+}
+
+/// Removes layers a failed pull registered, newest first, unless an image uses them.
+pub fn rollback(images: &ImageStore, created: &[Digest]) {
+    // Without the image list nothing can be proven unused: keep everything.
+    let Ok(all) = images.list() else { return };
+    let used: std::collections::HashSet<&str> = all.iter().flat_map(|i| i.layers.iter().map(|l| l.chain_id.as_str())).collect();
+    for chain in created.iter().rev() {
+        if !used.contains(chain.as_str()) {
+            images.layers().remove(chain);
+        }
+    }
+}

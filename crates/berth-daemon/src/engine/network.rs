@@ -1,1 +1,0 @@
-//! network (to be written)
