@@ -4,7 +4,7 @@
 #   published   at the bridge's gateway address and the published port (kernel DNAT path),
 #   proxy       at 127.0.0.1 and the published port (berth's userland proxy),
 # printed as a table with the ratios to direct: one wrk run of DURATION seconds (default 10)
-# per path, PAUSE seconds apart.
+# per path, PAUSE seconds apart, each path to its own httpd of the same container.
 # Targets are only loopback and the bench daemon's own bridge. Needs root, the berth binary
 # (BERTH_BIN, else target/release/berth, else target/debug/berth) and Debian's wrk, curl,
 # nftables, iproute2 and busybox-static. Everything it makes is removed on exit.
@@ -14,11 +14,12 @@ DURATION=${DURATION:-10}
 # busybox httpd listens with a backlog of 9: more connections than that measure its SYN drops
 # (1 s retransmits) rather than the network path.
 CONNS=${CONNS:-8}
-# Every path ends up at the same server from the same host address, and busybox httpd closes
-# first, so each run leaves thousands of TIME_WAIT sockets in the container (and conntrack
-# entries) that make the next path's SYNs collide and retransmit after 1 s. A pause longer
-# than TIME_WAIT (60 s) between paths keeps one path's leftovers out of the next one's numbers.
-PAUSE=${PAUSE:-65}
+# busybox httpd closes first, so each run leaves thousands of TIME_WAIT sockets (and conntrack
+# entries) in the container; a later path reusing the same 4-tuples would see SYN collisions
+# and 1 s retransmits. Each path therefore gets its own httpd on its own container port
+# (same container, same binary, same file): direct -> 8080, DNAT -> 8081, proxy -> 8082, so
+# no path inherits another's leftovers and no pause longer than TIME_WAIT is needed.
+PAUSE=${PAUSE:-3}
 BERTH=${BERTH_BIN:-}
 for b in target/release/berth target/debug/berth; do
   [ -n "$BERTH" ] || { [ -x "$b" ] && BERTH=$b; }
@@ -57,12 +58,16 @@ b() { "$BERTH" -H "unix://$sock" "$@"; }
 for _ in $(seq 100); do b version >/dev/null 2>&1 && break; sleep 0.1; done
 scripts/busybox-rootfs.sh "$dir/busybox.tar"
 b import "$dir/busybox.tar" busybox >/dev/null
-b run -d --name web -p 8080 busybox sh -c 'head -c 512 /dev/zero | tr "\0" x > /tmp/index.html; exec httpd -f -p 8080 -h /tmp' >/dev/null
+b run -d --name web -p 8081 -p 8082 busybox sh -c 'head -c 512 /dev/zero | tr "\0" x > /tmp/index.html
+  httpd -f -p 8081 -h /tmp & httpd -f -p 8082 -h /tmp & exec httpd -f -p 8080 -h /tmp' >/dev/null
 cip=$(b inspect -f '{{.NetworkSettings.IPAddress}}' web)
 gw=$(b inspect -f '{{.NetworkSettings.Gateway}}' web)
-port=$(b port web 8080 | head -1 | sed 's/.*://')
-for _ in $(seq 100); do curl -sf "http://$cip:8080/" >/dev/null && break; sleep 0.1; done
-curl -sf "http://$gw:$port/" >/dev/null && curl -sf "http://127.0.0.1:$port/" >/dev/null
+nat_port=$(b port web 8081 | head -1 | sed 's/.*://')
+proxy_port=$(b port web 8082 | head -1 | sed 's/.*://')
+for url in "http://$cip:8080/" "http://$gw:$nat_port/" "http://127.0.0.1:$proxy_port/"; do
+  for _ in $(seq 100); do curl -sf "$url" >/dev/null && break; sleep 0.1; done
+  curl -sf "$url" >/dev/null || { echo "$url does not answer" >&2; exit 1; }
+done
 
 # run URL -> "rps p99_ms"
 run() {
@@ -72,15 +77,15 @@ run() {
   p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' <<<"$out")
   echo "$rps ${p99:-0}"
 }
-read -r p_rps p_p99 < <(run "http://$gw:$port/")
+read -r p_rps p_p99 < <(run "http://$gw:$nat_port/")
 sleep "$PAUSE"
 read -r d_rps d_p99 < <(run "http://$cip:8080/")
 sleep "$PAUSE"
-read -r x_rps x_p99 < <(run "http://127.0.0.1:$port/")
+read -r x_rps x_p99 < <(run "http://127.0.0.1:$proxy_port/")
 echo
 echo "busybox httpd, wrk -t2 -c$CONNS -d${DURATION}s, berth $("$BERTH" --version | awk '{print $3}' | tr -d ,) ($BERTH)"
 printf '%-34s %12s %10s %10s %10s\n' path req/s p99_ms ratio p99/direct
 line() { awk -v n="$1" -v r="$2" -v p="$3" -v dr="$d_rps" -v dp="$d_p99" 'BEGIN {printf "%-34s %12.0f %10.2f %10.2f %10.2f\n", n, r, p, r/dr, (dp > 0 ? p/dp : 0)}'; }
 line "direct ($cip:8080)" "$d_rps" "$d_p99"
-line "published, DNAT ($gw:$port)" "$p_rps" "$p_p99"
-line "published, proxy (127.0.0.1:$port)" "$x_rps" "$x_p99"
+line "published, DNAT ($gw:$nat_port)" "$p_rps" "$p_p99"
+line "published, proxy (127.0.0.1:$proxy_port)" "$x_rps" "$x_p99"

@@ -247,6 +247,8 @@ fn killed_daemon_keeps_live_ports_and_cleans_up_dead_endpoints() {
     assert_eq!(curl_until(&format!("http://{gw}:{live_port}/")).trim(), format!("hello-{id}"));
     assert_eq!(inspect(&d, c, "{{.State.Status}}", "dies"), "exited");
     assert_eq!(d.veths().len(), 2, "the dead container's veth is gone: {:?}", d.veths());
+    let on_bridge = d.ok(c, &["network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "bridge"]);
+    assert!(!on_bridge.contains("dies"), "the dead container's endpoint record is gone: {on_bridge}");
     let table = d.nft_table();
     assert!(table.contains(&format!("dport {live_port} ")) && !table.contains(&format!("dport {dead_port} ")), "{table}");
     assert!(curl(&format!("http://127.0.0.1:{dead_port}/")).is_none());
@@ -290,9 +292,12 @@ fn bad_input_is_refused_and_changes_nothing() {
     assert!(stderr(&out).contains("pre-defined network"), "{}", stderr(&out));
     assert_eq!(d.api("DELETE", "/networks/host", None).status, 403);
 
+    let networks = d.ok(c, &["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!networks.lines().any(|n| n == "second" || n == "third"), "a refused network was recorded: {networks}");
     let out = d.docker(&["run", "--rm", "--network", "nope", "busybox", "true"]);
     assert_eq!(out.status.code(), Some(125));
     assert!(stderr(&out).contains("network nope not found"), "{}", stderr(&out));
+    assert_eq!(d.ok(c, &["ps", "-aq"]), "", "no container record for an unknown network");
     assert_eq!(d.api("GET", "/networks/nope", None).status, 404);
     d.ok(c, &["create", "--name", "idle", "busybox", "true"]);
     let out = d.docker(&["network", "connect", "nope", "idle"]);
@@ -310,6 +315,8 @@ fn bad_input_is_refused_and_changes_nothing() {
     let start = d.api("POST", "/containers/clash/start", None);
     assert_eq!(start.status, 409, "{}", String::from_utf8_lossy(&start.body));
     assert_eq!(inspect(&d, c, "{{.State.Status}}", "clash"), "created");
+    let endpoints = d.ok(c, &["network", "inspect", "-f", "{{len .Containers}}", "bridge"]);
+    assert_eq!(endpoints.trim(), "0", "no endpoint record or lease is left");
     drop(holder);
 
     assert_eq!((d.tagged_links(), d.nft_table()), before, "the host is as it was");
@@ -357,4 +364,120 @@ fn network_verbs_with_berth() {
     assert!(!d.run(c, &["network", "rm", "gone"]).status.success());
     d.ok(c, &["network", "rm", "-f", "gone"]);
     d.assert_no_leaks_after_cleanup();
+}
+
+/// The first three octets of a subnet's address (`172.18.0` for `172.18.0.0/16`).
+fn base_of(subnet: &str) -> String {
+    subnet.split('/').next().unwrap_or_default().rsplit_once('.').map(|(a, _)| a.to_string()).unwrap_or_default()
+}
+
+#[test]
+fn network_options_static_addresses_and_ipam_across_restarts() {
+    let mut d = Daemon::start();
+    let c = Client::Docker;
+    d.busybox(c, "busybox");
+    // Two free subnets the daemon found (both probes exist at once, so they differ).
+    d.ok(c, &["network", "create", "probe1"]);
+    d.ok(c, &["network", "create", "probe2"]);
+    let subnet_of = |n: &str| d.ok(c, &["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", n]).trim().to_string();
+    let (s1, s2) = (subnet_of("probe1"), subnet_of("probe2"));
+    d.ok(c, &["network", "rm", "probe1", "probe2"]);
+    let (b1, b2) = (base_of(&s1), base_of(&s2));
+
+    // Gateway, a four-address ip-range and the bridge's name as a driver option.
+    let (gw, range, brname) = (format!("{b1}.254"), format!("{b1}.128/30"), format!("{}r", d.bridge));
+    let name_opt = format!("com.docker.network.bridge.name={brname}");
+    d.ok(c, &["network", "create", "--subnet", &s1, "--gateway", &gw, "--ip-range", &range, "-o", &name_opt, "ranged"]);
+    let ipam = d.ok(c, &["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}} {{.IPRange}}{{end}}", "ranged"]);
+    assert_eq!(ipam.trim(), format!("{s1} {gw} {range}"));
+    let addr = std::process::Command::new("ip").args(["-o", "-4", "addr", "show", "dev", &brname]).output().expect("ip");
+    let prefix = s1.split('/').nth(1).unwrap_or_default();
+    assert!(String::from_utf8_lossy(&addr.stdout).contains(&format!("inet {gw}/{prefix} ")), "bridge {brname}: {}", String::from_utf8_lossy(&addr.stdout));
+    d.ok(c, &["network", "create", "--subnet", &s2, "second"]);
+
+    // connect --ip --alias on a created container, before its first start.
+    d.ok(c, &["create", "--name", "late", "--network", "ranged", "busybox", "sh", "-c", WEB]);
+    let fixed = format!("{b2}.77");
+    d.ok(c, &["network", "connect", "--ip", &fixed, "--alias", "late-svc", "second", "late"]);
+    assert_eq!(inspect(&d, c, "{{.NetworkSettings.Networks.second.IPAMConfig.IPv4Address}}", "late"), fixed);
+    d.ok(c, &["start", "late"]);
+    let id = d.ok(c, &["inspect", "-f", "{{.Id}}", "late"]).trim()[..12].to_string();
+    let addrs = d.ok(c, &["exec", "late", "ip", "-o", "-4", "addr"]);
+    assert!(addrs.contains(&format!("inet {fixed}/")), "{addrs}");
+    wait_until("late to answer by its alias", Duration::from_secs(20), || works(&d, c, "second", "wget -qO- http://late-svc:8080/"));
+    assert_eq!(d.ok(c, &["run", "--rm", "--network", "second", "busybox", "wget", "-qO-", "http://late-svc:8080/"]).trim(), format!("hello-{id}"));
+    // The fixed address is taken while late lives.
+    let out = d.run(c, &["run", "--rm", "--network", "second", "--ip", &fixed, "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Address already in use"), "{}", stderr(&out));
+
+    // Addresses come from the range only and are never handed out twice, across a kill -9.
+    d.ok(c, &["run", "-d", "--name", "r1", "--network", "ranged", "busybox", "sleep", "1000"]);
+    let mut seen = vec![ip_on_ranged(&d, "late"), ip_on_ranged(&d, "r1")];
+    d.kill9_and_restart();
+    d.ok(c, &["run", "-d", "--name", "r2", "--network", "ranged", "busybox", "sleep", "1000"]);
+    d.ok(c, &["run", "-d", "--name", "r3", "--network", "ranged", "busybox", "sleep", "1000"]);
+    seen.extend([ip_on_ranged(&d, "r2"), ip_on_ranged(&d, "r3")]);
+    let mut want: Vec<String> = (128..132).map(|i| format!("{b1}.{i}")).collect();
+    seen.sort();
+    want.sort();
+    assert_eq!(seen, want, "the four addresses of the range, each once");
+    let veths = d.veths().len();
+    let out = d.run(c, &["run", "-d", "--name", "full", "--network", "ranged", "busybox", "sleep", "1000"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("no available IPv4 addresses"), "{}", stderr(&out));
+    assert_eq!(d.veths().len(), veths, "a refused start leaves no veth");
+    // A freed address is handed out again once the range is exhausted.
+    let freed = ip_on_ranged(&d, "r3");
+    d.ok(c, &["rm", "-f", "r3", "full"]);
+    d.ok(c, &["run", "-d", "--name", "r4", "--network", "ranged", "busybox", "sleep", "1000"]);
+    assert_eq!(ip_on_ranged(&d, "r4"), freed);
+
+    d.ok(c, &["rm", "-f", "late", "r1", "r2", "r4"]);
+    d.ok(c, &["network", "rm", "ranged", "second"]);
+    assert!(!d.tagged_links().iter().any(|(n, _)| *n == brname), "{brname} removed with its network");
+    d.assert_no_leaks_after_cleanup();
+}
+
+/// `(rx_bytes, tx_bytes)` of `eth0` in the container's stats, through the API.
+fn net_io(d: &Daemon, name: &str) -> (u64, u64) {
+    let r = d.api("GET", &format!("/containers/{name}/stats?stream=false&one-shot=true"), None);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("stats JSON");
+    let eth0 = &v["networks"]["eth0"];
+    (eth0["rx_bytes"].as_u64().unwrap_or(0), eth0["tx_bytes"].as_u64().unwrap_or(0))
+}
+
+#[test]
+fn stats_count_network_traffic() {
+    let d = Daemon::start();
+    let c = Client::Docker;
+    d.busybox(c, "busybox");
+    const SIZE: u64 = 300_000;
+    d.ok(c, &["network", "create", "statnet"]);
+    let serve = format!("head -c {SIZE} /dev/zero > /tmp/big; exec httpd -f -p 8080 -h /tmp");
+    d.ok(c, &["run", "-d", "--name", "server", "--network", "statnet", "busybox", "sh", "-c", &serve]);
+    d.ok(c, &["run", "-d", "--name", "client", "--network", "statnet", "busybox", "sleep", "1000"]);
+    wait_until("server to serve", Duration::from_secs(20), || d.run(c, &["exec", "client", "wget", "-qO", "/dev/null", "http://server:8080/big"]).status.success());
+    let (client_rx, _) = net_io(&d, "client");
+    let (_, server_tx) = net_io(&d, "server");
+    d.ok(c, &["exec", "client", "wget", "-qO", "/dev/null", "http://server:8080/big"]);
+    let (client_rx2, _) = net_io(&d, "client");
+    let (_, server_tx2) = net_io(&d, "server");
+    assert!(client_rx2 >= client_rx + SIZE, "client rx {client_rx} -> {client_rx2}");
+    assert!(server_tx2 >= server_tx + SIZE, "server tx {server_tx} -> {server_tx2}");
+    // docker stats shows it as NET I/O; host and none containers have no interfaces to count.
+    let shown = d.ok(c, &["stats", "--no-stream", "--format", "{{.NetIO}}", "client"]);
+    assert!(shown.trim().split(" / ").next().is_some_and(|rx| rx.ends_with("kB") || rx.ends_with("MB")), "{shown}");
+    d.ok(c, &["run", "-d", "--name", "hosted", "--network", "host", "busybox", "sleep", "1000"]);
+    let r = d.api("GET", "/containers/hosted/stats?stream=false&one-shot=true", None);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("stats JSON");
+    assert!(v["networks"].as_object().is_none_or(|m| m.is_empty()), "{}", v["networks"]);
+    d.ok(c, &["rm", "-f", "server", "client", "hosted"]);
+    d.ok(c, &["network", "rm", "statnet"]);
+    d.assert_no_leaks_after_cleanup();
+}
+
+fn ip_on_ranged(d: &Daemon, name: &str) -> String {
+    inspect(d, Client::Docker, "{{.NetworkSettings.Networks.ranged.IPAddress}}", name)
 }

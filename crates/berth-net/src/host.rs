@@ -13,11 +13,16 @@ const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 /// Turns IPv4 forwarding on (needed for masquerade and for DNAT from other hosts); returns
 /// whether it was off. Like Docker, it is left on when the daemon stops.
 pub fn enable_ip_forward() -> io::Result<bool> {
-    let cur = std::fs::read_to_string(IP_FORWARD)?;
+    enable_ip_forward_at(Path::new(IP_FORWARD))
+}
+
+/// [`enable_ip_forward`] on the sysctl file at `path` (a temp file in tests).
+pub fn enable_ip_forward_at(path: &Path) -> io::Result<bool> {
+    let cur = std::fs::read_to_string(path)?;
     if cur.trim() == "1" {
         return Ok(false);
     }
-    std::fs::write(IP_FORWARD, "1")?;
+    std::fs::write(path, "1\n")?;
     Ok(true)
 }
 
@@ -57,6 +62,17 @@ fn lock(file: &File) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ip_forward_is_switched_on_once() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("ip_forward");
+        std::fs::write(&p, "0\n").expect("write");
+        assert!(enable_ip_forward_at(&p).expect("enable"), "it was off");
+        assert_eq!(std::fs::read_to_string(&p).expect("read").trim(), "1");
+        assert!(!enable_ip_forward_at(&p).expect("enable"), "already on: nothing to do");
+        assert!(enable_ip_forward_at(&dir.path().join("missing")).is_err());
+    }
 
     #[test]
     fn lock_is_exclusive_and_released_on_drop() {

@@ -10,6 +10,7 @@
 //! - [`proxy`]: the userland TCP/UDP proxy that makes published ports answer on loopback and
 //!   to containers; [`ports`] parses Docker's port bindings.
 //! - [`dns`]: the embedded DNS server of user-defined networks.
+//! - [`counters`]: a container's traffic counters, from the host end of its veths.
 //! - [`naming`] and [`host`]: ownership tags (a daemon only touches what carries its tag),
 //!   interface names, `ip_forward`, and the host-wide lock for choosing subnets.
 //!
@@ -17,6 +18,7 @@
 //! applied steps undone on failure; teardown is best effort and reports every error.
 
 pub mod bridge;
+pub mod counters;
 pub mod dns;
 pub mod endpoint;
 pub mod firewall;

@@ -8,11 +8,12 @@
 //! two samples [`MIN_WINDOW`] apart when there is none. So `docker stats --no-stream` for many
 //! containers costs one short window in total, not a second per container.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use berth_api::types::{BlkioStatEntry, BlkioStats, CpuStats, CpuUsage, MemoryStats, PidsStats, StatsResponse, ThrottlingData};
+use berth_api::types::{BlkioStatEntry, BlkioStats, CpuStats, CpuUsage, MemoryStats, NetworkStats, PidsStats, StatsResponse, ThrottlingData};
+use berth_net::counters::{self, IfCounters};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
@@ -37,6 +38,8 @@ pub struct Snapshot {
     pub sample: Sample,
     pub system_cpu: u64,
     pub online_cpus: u32,
+    /// Traffic counters by interface name inside the container (`eth0`, ...).
+    pub networks: BTreeMap<String, NetworkStats>,
 }
 
 /// The cgroup layout and each container's last sample.
@@ -112,6 +115,7 @@ pub fn render(rec: &ContainerRecord, cur: &Snapshot, pre: Option<&Snapshot>, hos
         cpu_stats: cpu_stats(cur),
         precpu_stats: pre.map(cpu_stats).unwrap_or_default(),
         memory_stats: MemoryStats { usage: Some(m.usage), max_usage: m.max_usage, stats: Some(m.stats.clone()), failcnt: m.failcnt, limit: Some(limit) },
+        networks: cur.networks.clone(),
         ..Default::default()
     }
 }
@@ -119,6 +123,19 @@ pub fn render(rec: &ContainerRecord, cur: &Snapshot, pre: Option<&Snapshot>, hos
 /// What Docker answers for a container that is not running.
 pub fn render_stopped(rec: &ContainerRecord) -> StatsResponse {
     StatsResponse { name: format!("/{}", rec.name), id: rec.id.clone(), read: ZERO_TIME.into(), preread: ZERO_TIME.into(), ..Default::default() }
+}
+
+fn network_stats(c: IfCounters) -> NetworkStats {
+    NetworkStats {
+        rx_bytes: c.rx_bytes,
+        rx_packets: c.rx_packets,
+        rx_errors: c.rx_errors,
+        rx_dropped: c.rx_dropped,
+        tx_bytes: c.tx_bytes,
+        tx_packets: c.tx_packets,
+        tx_errors: c.tx_errors,
+        tx_dropped: c.tx_dropped,
+    }
 }
 
 fn live(rec: &ContainerRecord) -> bool {
@@ -136,7 +153,31 @@ impl Engine {
         let sample = self.ops.stats.fs().sample(&self.cgroup_rel(id)).ok()?;
         let (system_cpu, online_cpus) = super::cgroup_stats::system_cpu(&std::fs::read_to_string("/proc/stat").unwrap_or_default());
         let read = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-        Some(Snapshot { at: Instant::now(), read, sample, system_cpu, online_cpus })
+        Some(Snapshot { at: Instant::now(), read, sample, system_cpu, online_cpus, networks: self.network_counters(id) })
+    }
+
+    /// The counters of a container's interfaces (those of the container whose namespace it
+    /// shares with `--network container:`); empty for `host` and `none`.
+    fn network_counters(&self, id: &str) -> BTreeMap<String, NetworkStats> {
+        let owner = self
+            .containers
+            .get(id)
+            .ok()
+            .and_then(|h| h.snapshot().host_config.network_mode.strip_prefix("container:").map(str::to_string))
+            .and_then(|target| self.containers.get(&target).ok())
+            .map(|h| h.id.clone())
+            .unwrap_or_else(|| id.to_string());
+        let ends: Vec<(String, String)> = self.net.lock().of_container(&owner).map(|e| (e.ifname.clone(), e.veth.clone())).collect();
+        let sysfs = std::path::Path::new(counters::SYSFS_NET);
+        ends.into_iter()
+            .filter_map(|(ifname, veth)| match counters::container_side(sysfs, &veth) {
+                Ok(c) => Some((ifname, network_stats(c))),
+                Err(e) => {
+                    tracing::debug!(container = %id, "counters of {veth}: {e}");
+                    None
+                }
+            })
+            .collect()
     }
 
     /// A sample and the baseline before it, at least [`MIN_WINDOW`] apart unless `one_shot`.
@@ -233,7 +274,8 @@ mod tests {
             pids: 2,
             ..Default::default()
         };
-        Snapshot { at: Instant::now(), read: format!("t{total}"), sample, system_cpu: system, online_cpus: 2 }
+        let networks = BTreeMap::from([("eth0".to_string(), NetworkStats { rx_bytes: total, tx_packets: 3, ..Default::default() })]);
+        Snapshot { at: Instant::now(), read: format!("t{total}"), sample, system_cpu: system, online_cpus: 2, networks }
     }
 
     #[test]
@@ -249,7 +291,8 @@ mod tests {
         assert_eq!(render(&rec(), &snap(1, 1, Some(1024)), None, 4096).memory_stats.limit, Some(1024));
         assert_eq!(s.pids_stats.current, Some(2));
         let v = serde_json::to_value(&s).unwrap();
-        assert_eq!(v["networks"], serde_json::json!({}));
+        assert_eq!(v["networks"]["eth0"]["rx_bytes"], 3_000);
+        assert_eq!(v["networks"]["eth0"]["tx_packets"], 3);
         assert!(v["blkio_stats"]["io_service_bytes_recursive"].is_null());
         let stopped = serde_json::to_value(render_stopped(&rec())).unwrap();
         assert_eq!(stopped["read"], ZERO_TIME);

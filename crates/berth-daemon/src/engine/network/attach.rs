@@ -153,15 +153,17 @@ impl NetworkManager {
         errors
     }
 
-    /// Unplugs every endpoint of a container and stops its proxies.
-    pub fn unplug(&self, container_id: &str) {
+    /// Unplugs every endpoint of a container and stops its proxies; every step runs even when
+    /// an earlier one failed, and every failure is returned (they are also logged).
+    pub fn unplug(&self, container_id: &str) -> Vec<String> {
         let proxies = self.proxies.lock().unwrap_or_else(|p| p.into_inner()).remove(container_id);
         drop(proxies);
         let mut st = self.lock();
         let eps: Vec<EndpointRecord> = st.of_container(container_id).cloned().collect();
-        if !eps.is_empty() {
-            self.undo(&mut st, &eps);
+        if eps.is_empty() {
+            return Vec::new();
         }
+        self.undo(&mut st, &eps)
     }
 
     /// Unplugs one endpoint (disconnect of a running container).

@@ -145,3 +145,34 @@ async fn networks_are_created_without_overlap_and_removed() {
     assert!(!r.fake.names("host").contains(&auto.bridge));
     assert!(matches!(r.mgr.remove("auto"), Err(EngineError::NotFound(_))));
 }
+
+#[tokio::test]
+async fn teardown_runs_every_step_and_reports_every_failure() {
+    let r = rig();
+    let extra = r.mgr.create(NetworkCreateRequest { name: "extra".into(), ..Default::default() }).unwrap();
+    let bridge = r.mgr.lock().find("bridge").unwrap().clone();
+    let netns = Path::new("/run/test/netns/c1");
+    let req = PlugRequest {
+        container_id: "c1",
+        container_name: "web",
+        netns,
+        networks: vec![(bridge, EndpointSettings::default()), (extra, EndpointSettings::default())],
+        ports: Vec::new(),
+        links: Vec::new(),
+        dns_servers: Vec::new(),
+    };
+    assert_eq!(r.mgr.plug(&req).unwrap().len(), 2);
+    assert_eq!(r.veths().len(), 2);
+    // The firewall refuses and the first veth cannot be deleted: both are reported, and the
+    // second veth, the state and the records still go.
+    r.nft.fail_next.store(true, std::sync::atomic::Ordering::SeqCst);
+    r.fake.fail_on("delete_link");
+    let errors = r.mgr.unplug("c1");
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("firewall")) && errors.iter().any(|e| e.contains("delete veth")), "{errors:?}");
+    assert_eq!(r.veths().len(), 1, "only the veth whose deletion failed is left");
+    assert!(r.mgr.lock().endpoints.is_empty());
+    assert!(r.mgr.meta.list::<super::records::EndpointRecord>(super::records::ENDPOINTS).unwrap().is_empty());
+    // Nothing is left to report the second time.
+    assert!(r.mgr.unplug("c1").is_empty());
+}
