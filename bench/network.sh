@@ -77,13 +77,26 @@ run() {
   p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us$/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v=v*1000}; print v}' <<<"$out")
   echo "$rps ${p99:-0}"
 }
-read -r p_rps p_p99 < <(run "http://$gw:$nat_port/")
-sleep "$PAUSE"
-read -r d_rps d_p99 < <(run "http://$cip:8080/")
-sleep "$PAUSE"
-read -r x_rps x_p99 < <(run "http://127.0.0.1:$proxy_port/")
+# ROUNDS > 1 (default 1: one run per path) repeats the three paths in a rotating order and
+# reports each path's median req/s and p99: on a shared, loaded machine one run swings by
+# 20% either way, and always measuring the same path first biases the ratios.
+ROUNDS=${ROUNDS:-1}
+urls=("http://$cip:8080/" "http://$gw:$nat_port/" "http://127.0.0.1:$proxy_port/")
+declare -a rps_0 rps_1 rps_2 p99_0 p99_1 p99_2
+for ((r = 0; r < ROUNDS; r++)); do
+  for k in 0 1 2; do
+    i=$(( (k + r + 1) % 3 )) # round 0 measures DNAT, proxy, direct
+    read -r rps p99 < <(run "${urls[$i]}")
+    eval "rps_$i+=($rps); p99_$i+=($p99)"
+    sleep "$PAUSE"
+  done
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+d_rps=$(median "${rps_0[@]}"); d_p99=$(median "${p99_0[@]}")
+p_rps=$(median "${rps_1[@]}"); p_p99=$(median "${p99_1[@]}")
+x_rps=$(median "${rps_2[@]}"); x_p99=$(median "${p99_2[@]}")
 echo
-echo "busybox httpd, wrk -t2 -c$CONNS -d${DURATION}s, berth $("$BERTH" --version | awk '{print $3}' | tr -d ,) ($BERTH)"
+echo "busybox httpd, wrk -t2 -c$CONNS -d${DURATION}s, $ROUNDS round(s) (medians), berth $("$BERTH" --version | awk '{print $3}' | tr -d ,) ($BERTH)"
 printf '%-34s %12s %10s %10s %10s\n' path req/s p99_ms ratio p99/direct
 line() { awk -v n="$1" -v r="$2" -v p="$3" -v dr="$d_rps" -v dp="$d_p99" 'BEGIN {printf "%-34s %12.0f %10.2f %10.2f %10.2f\n", n, r, p, r/dr, (dp > 0 ? p/dp : 0)}'; }
 line "direct ($cip:8080)" "$d_rps" "$d_p99"

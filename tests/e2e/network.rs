@@ -110,6 +110,16 @@ fn published_ports_answer_on_loopback_bridge_and_from_containers() {
     assert_eq!(d.ok(c, &["port", "pinned"]).trim(), format!("8080/tcp -> 127.0.0.1:{port}"));
     assert!(!d.nft_table().contains(&format!("dport {port} ")), "loopback-only ports are not DNATed");
 
+    // A range takes its first free port.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let held = holder.local_addr().expect("addr").port();
+    let range = format!("127.0.0.1:{held}-{}:8080", held + 1);
+    d.ok(c, &["run", "-d", "--name", "ranged", "-p", &range, "busybox", "sh", "-c", WEB]);
+    assert_eq!(d.ok(c, &["port", "ranged", "8080"]).trim(), format!("127.0.0.1:{}", held + 1));
+    assert!(curl_until(&format!("http://127.0.0.1:{}/", held + 1)).starts_with("hello-"));
+    drop(holder);
+    d.ok(c, &["rm", "-f", "ranged"]);
+
     // -P publishes every exposed port on a random port that `docker port` reports.
     d.ok(c, &["run", "-d", "--name", "all", "--expose", "8080", "--expose", "9090/udp", "-P", "busybox", "sh", "-c", WEB]);
     let tcp = d.ok(c, &["port", "all", "8080"]).trim().to_string();
