@@ -6,8 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh >/dev/null
-cargo build --release -p berth >/dev/null 2>&1 || cargo build --release -p berth
-BERTH=${CARGO_TARGET_DIR:-$PWD/target}/release/berth
+if [ -n "${BERTH_BIN:-}" ]; then
+  BERTH=$(readlink -f "$BERTH_BIN")
+else
+  cargo build --release -p berth >/dev/null 2>&1 || cargo build --release -p berth
+  BERTH=${CARGO_TARGET_DIR:-$PWD/target}/release/berth
+fi
 DIR=$(mktemp -d /tmp/berth-bench.XXXXXX)
 SOCK=unix://$DIR/b.sock
 RUNS=${RUNS:-21}

@@ -23,11 +23,20 @@ cleanup() {
   # The daemon leaves its bridge and nftables table for the next start, as Docker does.
   ip link delete berthdemo0 2>/dev/null || true
   nft delete table ip berth-berthdemo0 2>/dev/null || true
+  for cg in /sys/fs/cgroup/*/berth-demo /sys/fs/cgroup/unified/berth-demo; do
+    [ -d "$cg" ] && rmdir "$cg" 2>/dev/null || true
+  done
 }
 trap cleanup EXIT
 for _ in $(seq 100); do "$BERTH" version >/dev/null 2>&1 && break; sleep 0.1; done
 scripts/busybox-rootfs.sh "$DIR/busybox.tar"
 "$BERTH" import "$DIR/busybox.tar" busybox
-"$BERTH" run -d --name web busybox httpd -f -p 8080 -h /var/www
+"$BERTH" run -d --name web -p 127.0.0.1:${DEMO_PORT:-18080}:8080 busybox httpd -f -p 8080 -h /var/www
 "$BERTH" ps
-for _ in $(seq 50); do "$BERTH" exec web wget -qO- http://127.0.0.1:8080/ 2>/dev/null && break; sleep 0.1; done
+"$BERTH" port web
+# The published port, from the host (through the daemon's port proxy on loopback):
+answered=
+for _ in $(seq 50); do curl -fsS "http://127.0.0.1:${DEMO_PORT:-18080}/" 2>/dev/null && { answered=1; break; }; sleep 0.1; done
+[ -n "$answered" ] || { echo "the web container did not answer on its published port" >&2; exit 1; }
+# and the server from inside its own container:
+"$BERTH" exec web wget -qO- http://127.0.0.1:8080/

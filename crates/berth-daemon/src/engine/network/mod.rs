@@ -125,6 +125,10 @@ pub struct NetworkManager {
     state: Mutex<NetState>,
     proxies: Mutex<HashMap<String, Vec<ProxyHandle>>>,
     dns: Mutex<HashMap<String, DnsServer>>,
+    /// The nft script last swapped in: most container starts and stops (no published ports)
+    /// leave the ruleset as it was, and spawning `nft` for nothing costs more than the rest of
+    /// the network setup together.
+    applied_firewall: Mutex<Option<String>>,
 }
 
 /// Maps a host-side failure to a 500 with context.
@@ -158,6 +162,7 @@ impl NetworkManager {
             state: Mutex::new(NetState::default()),
             proxies: Mutex::default(),
             dns: Mutex::default(),
+            applied_firewall: Mutex::default(),
         };
         mgr.ensure_predefined(&mut st, config, bip)?;
         for n in st.networks.values().filter(|n| n.driver == Driver::Bridge && !n.predefined) {
@@ -262,7 +267,15 @@ impl NetworkManager {
     /// Re-renders the daemon's nftables table from `st` and swaps it in.
     pub(crate) fn sync_firewall(&self, st: &NetState) -> Result<(), EngineError> {
         let script = firewall::render(&self.tag.table(), &ruleset(st)).map_err(|e| host_err("firewall", e))?;
-        self.ops.nft.apply(&script).map_err(|e| host_err("firewall", e))
+        let mut applied = self.applied_firewall.lock().unwrap_or_else(|p| p.into_inner());
+        if applied.as_deref() == Some(script.as_str()) {
+            return Ok(());
+        }
+        // Forget the old script first: if this apply fails, the next sync must not skip.
+        *applied = None;
+        self.ops.nft.apply(&script).map_err(|e| host_err("firewall", e))?;
+        *applied = Some(script);
+        Ok(())
     }
 
     /// Swaps fresh records into the DNS server of each network in `ids`.

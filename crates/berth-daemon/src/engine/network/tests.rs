@@ -42,6 +42,12 @@ impl Rig {
     }
 
     fn plug(&self, id: &str, port: u16) -> Result<Vec<super::records::EndpointRecord>, EngineError> {
+        self.plug_on(id, Ipv4Addr::LOCALHOST, port)
+    }
+
+    /// Publishes on `host_ip`: any address but loopback needs a DNAT rule, so the firewall
+    /// changes (loopback ports are served by the proxy alone).
+    fn plug_on(&self, id: &str, host_ip: Ipv4Addr, port: u16) -> Result<Vec<super::records::EndpointRecord>, EngineError> {
         let bridge = self.mgr.lock().find("bridge").unwrap().clone();
         let netns = Path::new("/run/test/netns").join(id);
         let req = PlugRequest {
@@ -49,7 +55,7 @@ impl Rig {
             container_name: "web",
             netns: &netns,
             networks: vec![(bridge, EndpointSettings::default())],
-            ports: vec![PortRequest { proto: Proto::Tcp, container_port: 80, host_ip: Ipv4Addr::LOCALHOST, host_ports: (port, port) }],
+            ports: vec![PortRequest { proto: Proto::Tcp, container_port: 80, host_ip, host_ports: (port, port) }],
             links: Vec::new(),
             dns_servers: Vec::new(),
         };
@@ -105,10 +111,10 @@ async fn failures_leave_nothing_behind() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken = holder.local_addr().unwrap().port();
     drop(holder);
-    assert!(r.plug("c1", taken).is_err());
+    assert!(r.plug_on("c1", Ipv4Addr::UNSPECIFIED, taken).is_err());
     assert!(r.veths().is_empty());
     assert!(r.mgr.lock().endpoints.is_empty());
-    assert!(std::net::TcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, taken)).is_ok());
+    assert!(std::net::TcpListener::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, taken)).is_ok());
     // A port in use is refused before anything is created.
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let busy = holder.local_addr().unwrap().port();
@@ -157,7 +163,8 @@ async fn teardown_runs_every_step_and_reports_every_failure() {
         container_name: "web",
         netns,
         networks: vec![(bridge, EndpointSettings::default()), (extra, EndpointSettings::default())],
-        ports: Vec::new(),
+        // A DNAT rule, so that removing the endpoint changes the firewall.
+        ports: vec![PortRequest { proto: Proto::Tcp, container_port: 80, host_ip: Ipv4Addr::UNSPECIFIED, host_ports: (0, 0) }],
         links: Vec::new(),
         dns_servers: Vec::new(),
     };
@@ -175,4 +182,23 @@ async fn teardown_runs_every_step_and_reports_every_failure() {
     assert!(r.mgr.meta.list::<super::records::EndpointRecord>(super::records::ENDPOINTS).unwrap().is_empty());
     // Nothing is left to report the second time.
     assert!(r.mgr.unplug("c1").is_empty());
+}
+
+#[tokio::test]
+async fn an_unchanged_ruleset_is_not_applied_again() {
+    let r = rig();
+    let applied = || r.nft.scripts.lock().unwrap().len();
+    let before = applied();
+    r.plug("c1", 0).unwrap();
+    r.mgr.unplug("c1");
+    assert_eq!(applied(), before, "loopback-only ports need no firewall change");
+    r.plug_on("c2", Ipv4Addr::UNSPECIFIED, 0).unwrap();
+    assert_eq!(applied(), before + 1, "a DNAT rule is a change");
+    r.mgr.unplug("c2");
+    assert_eq!(applied(), before + 2);
+    // A failed apply is forgotten: the same ruleset is tried again next time.
+    r.nft.fail_next.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(r.plug_on("c3", Ipv4Addr::UNSPECIFIED, 0).is_err());
+    r.plug_on("c3", Ipv4Addr::UNSPECIFIED, 0).unwrap();
+    assert!(r.last_script().contains("dnat"), "{}", r.last_script());
 }
