@@ -32,6 +32,8 @@ both_clients!(
     bad_dockerfiles_name_the_line_and_the_daemon_keeps_serving,
     symlinks_never_lead_out_of_context_or_rootfs,
     onbuild_shell_add_globs_chown_and_entrypoint,
+    directives_global_args_shell_and_build_network,
+    missing_bases_are_pulled_with_credentials_and_pull_refreshes,
 );
 
 /// Writes a build context under the daemon's test dir (removed with it).
@@ -410,6 +412,126 @@ fn onbuild_shell_add_globs_chown_and_entrypoint(d: &Daemon, c: Client) {
     assert!(!out.status.success() && all.contains("the destination must be a directory and end with a /"), "{all}");
 }
 
+fn directives_global_args_shell_and_build_network(d: &Daemon, c: Client) {
+    d.busybox(c, "busybox");
+    // `# escape=`` makes the backtick the escape character: backslashes are literal.
+    let ctx = context(
+        d,
+        "directives",
+        &[(
+            "Dockerfile",
+            "# syntax=docker/dockerfile:1\n# escape=`\nARG TAG=nosuch\nFROM busybox:${TAG} AS base\nENV WINPATH=C:\\dir\\sub\nSHELL [\"/bin/sh\", \"-ec\"]\nRUN echo one `\n    two > /words\nSTOPSIGNAL SIGUSR1\nCMD [\"cat\", \"/words\"]\n",
+        )],
+    );
+    let out = build_ok(d, c, &["--build-arg", "TAG=latest", "-t", "directives", ctx.to_str().unwrap()]);
+    assert!(out.contains("Step 2/7 : FROM busybox:${TAG} AS base"), "{out}");
+    assert_eq!(d.ok(c, &["run", "--rm", "directives"]), "one two\n");
+    let cfg = &inspect(d, c, "directives")["Config"];
+    assert_eq!(cfg["Shell"], serde_json::json!(["/bin/sh", "-ec"]), "{cfg}");
+    assert_eq!(cfg["StopSignal"], "SIGUSR1");
+    assert!(cfg["Env"].as_array().unwrap().contains(&serde_json::json!("WINPATH=C:\\dir\\sub")), "{cfg}");
+
+    // RUN steps use the build's network: the default bridge (eth0), or the host's.
+    let net = context(d, "netmodes", &[("Dockerfile", "FROM busybox\nRUN ls /sys/class/net\n")]);
+    let out = build_ok(d, c, &[net.to_str().unwrap()]);
+    let run_step = &steps(&out)[1];
+    assert!(run_step.1.iter().any(|l| l == "eth0") && run_step.1.iter().any(|l| l == "lo"), "{out}");
+    let out = build_ok(d, c, &["--no-cache", "--network", "host", net.to_str().unwrap()]);
+    let run_step = &steps(&out)[1];
+    assert!(run_step.1.iter().any(|l| *l == d.bridge), "host network shows the daemon's bridge {}:\n{out}", d.bridge);
+}
+
+/// `berth registry serve` with basic auth on a free loopback port, killed on drop.
+struct AuthRegistry {
+    host: String,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl AuthRegistry {
+    fn start(user: &str, password: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = std::process::Command::new("htpasswd").args(["-Bbn", user, password]).output().expect("htpasswd (apache2-utils)");
+        assert!(entry.status.success());
+        std::fs::write(dir.path().join("htpasswd"), &entry.stdout).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let host = format!("127.0.0.1:{port}");
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let mut child = std::process::Command::new(berth_e2e::berth_bin())
+            .args(["registry", "serve", "--addr", &host])
+            .arg("--root")
+            .arg(dir.path().join("root"))
+            .arg("--htpasswd")
+            .arg(dir.path().join("htpasswd"))
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        berth_e2e::wait_until("registry to listen", Duration::from_secs(20), || {
+            assert!(child.try_wait().ok().flatten().is_none(), "registry exited early");
+            std::net::TcpStream::connect(&host).is_ok()
+        });
+        Self { host, child, _dir: dir }
+    }
+}
+
+impl Drop for AuthRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn missing_bases_are_pulled_with_credentials_and_pull_refreshes(d: &Daemon, c: Client) {
+    let reg = AuthRegistry::start("builder", "pa55word");
+    let login = ["login", reg.host.as_str(), "-u", "builder", "--password-stdin"];
+    let out = match c {
+        Client::Docker => d.docker_stdin(&login, b"pa55word\n"),
+        Client::Berth => d.berth_stdin(&login, b"pa55word\n"),
+    };
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let (base, files) = (format!("{}/team/base:1", reg.host), format!("{}/team/files:1", reg.host));
+    for image in [&base, &files] {
+        d.busybox(c, image);
+        d.ok(c, &["push", image]);
+        d.ok(c, &["rmi", image]);
+    }
+    // Both the base and the COPY --from image are missing: the build pulls them, with the
+    // credentials the client sends in X-Registry-Config.
+    let ctx = context(
+        d,
+        "pulled",
+        &[
+            ("Dockerfile", &format!("FROM {base}\nCOPY --from={files} /etc/group /group-from-image\nRUN test -e /marker && echo has-marker || echo no-marker\n")),
+        ],
+    );
+    let out = build_ok(d, c, &["-t", "pulled:1", ctx.to_str().unwrap()]);
+    assert!(out.contains("Pulling from team/base") && out.contains("Pulling from team/files"), "{out}");
+    assert!(out.contains("no-marker"), "{out}");
+    let old = inspect(d, c, &base)["Id"].as_str().unwrap().to_string();
+
+    // A newer base in the registry: kept local without --pull, fetched with it.
+    let newer = context(d, "newer", &[("Dockerfile", &format!("FROM {base}\nRUN touch /marker\n"))]);
+    build_ok(d, c, &["-t", &base, newer.to_str().unwrap()]);
+    d.ok(c, &["push", &base]);
+    d.ok(c, &["tag", &old, &base]);
+    let out = build_ok(d, c, &[ctx.to_str().unwrap()]);
+    assert!(!out.contains("Pulling from") && steps(&out).iter().skip(1).all(cached), "{out}");
+    let out = build_ok(d, c, &["--pull", ctx.to_str().unwrap()]);
+    assert!(out.contains("Pulling from team/base") && out.contains("has-marker"), "{out}");
+    assert_ne!(inspect(d, c, &base)["Id"].as_str().unwrap(), old);
+
+    // Without credentials the pull is refused, naming the line; the daemon keeps serving.
+    d.ok(c, &["logout", &reg.host]);
+    let gone = context(d, "gone", &[("Dockerfile", &format!("FROM busybox\nFROM {}/team/other:1\n", reg.host))]);
+    d.busybox(c, "busybox");
+    let out = build(d, c, &[gone.to_str().unwrap()]);
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!out.status.success() && all.contains("Dockerfile:2") && all.contains("pull access denied"), "{all}");
+    d.ok(c, &["version"]);
+}
+
 /// A context tar with the given files.
 fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
@@ -505,4 +627,56 @@ fn api_stream_is_what_docker_py_and_compose_parse() {
 /// The first test context with its Dockerfile also at the default name.
 fn ctx_with_default(_: &[u8]) -> Vec<u8> {
     tar_of(&[("Dockerfile", "FROM busybox\nCOPY msg /msg\nRUN cat /msg\n"), ("msg", "in the stream\n")])
+}
+
+/// `docker.APIClient().build(...)` as docker-py 4–7 and compose 1.29 call it: `t`,
+/// `buildargs` and `labels` as JSON, `target`, `rm`, `forcerm`, `nocache`, `q`, a
+/// `dockerfile` path inside the context; every line a JSON object docker-py's
+/// `json_stream` splits, errors as `error` plus `errorDetail`.
+#[test]
+fn api_docker_py_parameters() {
+    let d = Daemon::start();
+    d.busybox(Client::Docker, "busybox");
+    let df = "ARG V=default\nFROM busybox AS first\nARG V\nRUN echo \"v=$V\" > /v\nFROM first AS second\nRUN exit 9\n";
+    let ctx = tar_of(&[("docker/py.Dockerfile", df)]);
+    let query = "t=py%3A1&buildargs=%7B%22V%22%3A%22from-py%22%7D&labels=%7B%22com.example.app%22%3A%22py%22%7D&target=first&rm=True&forcerm=True&nocache=True&q=False&dockerfile=docker%2Fpy.Dockerfile";
+    let containers = || d.api("GET", "/containers/json?all=1", None).json().as_array().map(Vec::len).unwrap_or(0);
+    let before = containers();
+    for _ in 0..2 {
+        let r = post_build(&d, query, &ctx);
+        assert_eq!(r.status, 200);
+        let lines = json_lines(&r);
+        for l in &lines {
+            let keys: Vec<&String> = l.as_object().unwrap().keys().collect();
+            assert!(keys.iter().all(|k| ["stream", "aux", "status", "id", "progress", "progressDetail"].contains(&k.as_str())), "{l}");
+        }
+        let text: String = lines.iter().filter_map(|l| l["stream"].as_str()).collect();
+        assert!(!text.contains("Using cache"), "nocache=True: {text}");
+        assert!(!text.contains("exit 9"), "target=first stops before the second stage: {text}");
+        assert!(text.contains("Step 5/5 : LABEL com.example.app=py") && text.contains("Successfully tagged py:1"), "{text}");
+        assert!(lines.iter().any(|l| l["aux"]["ID"].as_str().is_some_and(|id| id.starts_with("sha256:"))));
+    }
+    assert_eq!(containers(), before, "rm removed the RUN containers");
+    assert_eq!(d.ok(Client::Docker, &["run", "--rm", "py:1", "cat", "/v"]), "v=from-py\n");
+    assert_eq!(inspect(&d, Client::Docker, "py:1")["Config"]["Labels"]["com.example.app"], "py");
+
+    // The failing stage with forcerm: its container is removed; the error carries the code.
+    let r = post_build(&d, "forcerm=1&target=second&dockerfile=docker%2Fpy.Dockerfile", &ctx);
+    let last = json_lines(&r).pop().unwrap();
+    assert_eq!(last["errorDetail"], serde_json::json!({"code": 9, "message": "The command '/bin/sh -c exit 9' returned a non-zero code: 9"}));
+    assert_eq!(last["error"], last["errorDetail"]["message"]);
+    assert_eq!(containers(), before, "forcerm removed the failed container");
+
+    // q=1 on failure: the held output, then the error.
+    let r = post_build(&d, "q=1&target=second&dockerfile=docker%2Fpy.Dockerfile", &ctx);
+    let lines = json_lines(&r);
+    assert!(lines.iter().any(|l| l["stream"].as_str().is_some_and(|s| s.starts_with("Step 1/"))), "{lines:?}");
+    assert_eq!(lines.last().unwrap()["errorDetail"]["code"], 9);
+
+    // Bad JSON in buildargs is a plain 400 before any output.
+    let r = post_build(&d, "buildargs=%7Bnot-json", &ctx);
+    assert_eq!(r.status, 400);
+    assert!(r.json()["message"].as_str().unwrap().contains("error reading build args"), "{}", String::from_utf8_lossy(&r.body));
+    d.ok(Client::Docker, &["version"]);
+    d.assert_no_leaks_after_cleanup();
 }

@@ -23,7 +23,7 @@ use super::query::Query;
 use super::response::{ok, ApiResult};
 use super::system::stream_response;
 use super::AppState;
-use crate::engine::build::{BuildOptions, Progress};
+use crate::engine::build::{parse_registry_config, BuildOptions, Progress};
 use crate::error::EngineError;
 
 /// Parses the `/build` query the way moby's `newImageBuildOptions` does.
@@ -55,6 +55,7 @@ pub fn build_options(q: &Query) -> Result<BuildOptions, EngineError> {
         remove,
         force_remove: q.bool("forcerm"),
         network_mode: q.str("networkmode"),
+        auth_configs: BTreeMap::new(),
         extra_hosts: q.all("extrahosts").iter().flat_map(|h| h.split(',')).filter(|h| !h.is_empty()).map(String::from).collect(),
         shm_size: q.int("shmsize")?.unwrap_or(0),
     })
@@ -70,7 +71,8 @@ fn json_param<T: serde::de::DeserializeOwned + Default>(q: &Query, key: &str, wh
 /// `POST /build`.
 pub async fn build(State(engine): State<AppState>, RawQuery(raw): RawQuery, req: Request) -> ApiResult<Response> {
     let q = Query::parse(raw.as_deref());
-    let options = build_options(&q)?;
+    let mut options = build_options(&q)?;
+    options.auth_configs = parse_registry_config(req.headers().get("X-Registry-Config").and_then(|v| v.to_str().ok()));
     let quiet = q.bool("q");
     let prepared = engine.prepare_build(BodyReader::new(req.into_body()), options).await?;
     let (msg_tx, mut msg_rx) = mpsc::channel::<JsonMessage>(64);

@@ -265,7 +265,8 @@ pub async fn run(ctx: &Ctx, a: BuildArgs) -> Result<i32> {
         println!("Sending build context to Docker daemon  {}", super::format::human_size(tar.len() as f64));
     }
     let body = body.map(full).unwrap_or_else(empty);
-    let headers = [("Content-Type", "application/x-tar"), ("X-Registry-Config", "e30=")];
+    let registry_config = registry_config(&ctx.config_dir);
+    let headers = [("Content-Type", "application/x-tar"), ("X-Registry-Config", registry_config.as_str())];
     let resp = ctx.client.call(Method::POST, &format!("/build{q}"), body, &headers).await?;
     let (aux, quiet_id) = match terminal_width() {
         _ if a.quiet => {
@@ -284,6 +285,22 @@ pub async fn run(ctx: &Ctx, a: BuildArgs) -> Result<i32> {
         std::fs::write(file, id).map_err(|e| CliError::msg(format!("failed to write image ID to file: {e}")))?;
     }
     Ok(0)
+}
+
+/// The `X-Registry-Config` header: every credential stored in `config.json` (as docker's CLI
+/// sends them, since any base image may need one), base64url of `{server: auth config}`.
+fn registry_config(config_dir: &Path) -> String {
+    use base64::Engine as _;
+    let config: Value = std::fs::read(config_dir.join("config.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let mut out = serde_json::Map::new();
+    for (server, entry) in config["auths"].as_object().into_iter().flatten() {
+        let auth = entry["auth"].as_str().unwrap_or_default();
+        let decoded = base64::engine::general_purpose::STANDARD.decode(auth).ok().and_then(|b| String::from_utf8(b).ok());
+        if let Some((user, pass)) = decoded.as_deref().and_then(|s| s.split_once(':')) {
+            out.insert(server.clone(), serde_json::json!({"username": user, "password": pass, "serveraddress": server}));
+        }
+    }
+    base64::engine::general_purpose::URL_SAFE.encode(Value::Object(out).to_string())
 }
 
 /// The width of the terminal stdout is, if it is one.
@@ -337,6 +354,21 @@ mod tests {
         assert!(q.contains("nocache=1") && !q.contains("rm=") && q.contains("target=s1") && q.contains("version=1"));
         assert!(q.contains("buildargs=%7B%22X%22%3A%221%22%7D"));
         assert!(q.contains("labels=%7B%22l%22%3A%22v%22%7D"));
+    }
+
+    #[test]
+    fn registry_config_carries_every_stored_login() {
+        use base64::Engine as _;
+        let dir = std::env::temp_dir().join(format!("berth-build-auths-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3:cret");
+        let _ = std::fs::write(dir.join("config.json"), format!(r#"{{"auths":{{"127.0.0.1:5000":{{"auth":"{auth}"}},"empty":{{}}}}}}"#));
+        let header = registry_config(&dir);
+        let json = base64::engine::general_purpose::URL_SAFE.decode(header).unwrap_or_default();
+        let v: Value = serde_json::from_slice(&json).unwrap_or_default();
+        assert_eq!(v, serde_json::json!({"127.0.0.1:5000": {"username": "alice", "password": "s3:cret", "serveraddress": "127.0.0.1:5000"}}));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(registry_config(&dir), "e30=");
     }
 
     #[test]

@@ -148,13 +148,13 @@ impl Builder {
         }
     }
 
-    async fn source_root(&self, from: Option<&str>, loc: &Location) -> Result<SourceRoot, BuildError> {
+    async fn source_root(&mut self, from: Option<&str>, loc: &Location) -> Result<SourceRoot, BuildError> {
         let Some(from) = from else {
             return Ok(SourceRoot { path: self.ws.context.clone(), image_id: String::new(), _mount: None });
         };
         let image: Option<ImageRecord> = match self.stage_ref(from) {
             Some(result) => result,
-            None => Some(self.resolve_image(from).await.map_err(|e| BuildError::at(loc, format!("invalid from flag value {from}: {e}")))?),
+            None => Some(self.image_for(from).await.map_err(|e| BuildError::at(loc, format!("invalid from flag value {from}: {e}")))?),
         };
         let (images, step) = (self.engine.images.clone(), self.ws.step_dir()?);
         let id = image.as_ref().map(|i| i.id.clone()).unwrap_or_default();

@@ -22,6 +22,7 @@ mod copy;
 mod copy_apply;
 mod glob;
 mod index;
+mod pull;
 mod rootfs;
 mod run;
 mod stage;
@@ -39,6 +40,7 @@ use tokio::sync::mpsc;
 use super::Engine;
 use crate::error::EngineError;
 pub use cache::BUILD_CACHE;
+pub use pull::parse_registry_config;
 use context::Workspace;
 
 /// What a build was asked to do (the `POST /build` query, validated).
@@ -56,8 +58,10 @@ pub struct BuildOptions {
     pub target: Option<String>,
     /// `--no-cache`: run every step (results are still recorded for later builds).
     pub no_cache: bool,
-    /// `--pull`: refresh base images (only local images exist here, so it changes nothing).
+    /// `--pull`: pull every named base image (and `COPY --from` image) even if present.
     pub pull: bool,
+    /// Registry credentials by registry host (`X-Registry-Config`), for those pulls.
+    pub auth_configs: BTreeMap<String, crate::engine::distribution::credentials::AuthConfig>,
     /// `--rm`: remove intermediate containers after successful steps (default true).
     pub remove: bool,
     /// `--force-rm`: remove them even after a failed step.
@@ -139,6 +143,11 @@ impl Progress {
     /// Sends one `stream` text.
     pub async fn say(&self, text: impl Into<String>) -> Result<(), BuildError> {
         self.tx.send(JsonMessage::stream(text)).await.map_err(|_| BuildError::Cancelled)
+    }
+
+    /// Sends any message (a pull's progress lines).
+    pub async fn send(&self, msg: JsonMessage) -> Result<(), BuildError> {
+        self.tx.send(msg).await.map_err(|_| BuildError::Cancelled)
     }
 
     /// Sends the `{"aux":{"ID":…}}` that `--iidfile` and compose read.

@@ -2,7 +2,7 @@
 //! (an image, an earlier stage or `scratch`), the base image's `ONBUILD` triggers, and its
 //! instructions, printing `Step N/M : …` and ` ---> <id>` the way the classic builder does.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use berth_build::{Dockerfile, Instruction, Location, Stage};
@@ -81,6 +81,8 @@ pub struct Builder {
     pub results: Vec<Option<ImageRecord>>,
     /// The names of finished stages (`AS name`), by index.
     pub stage_names: Vec<Option<String>>,
+    /// Image names pulled during this build (`--pull` pulls each once).
+    pub pulled: HashSet<String>,
 }
 
 impl Builder {
@@ -101,6 +103,7 @@ impl Builder {
             referenced: BTreeSet::new(),
             results: Vec::new(),
             stage_names: Vec::new(),
+            pulled: HashSet::new(),
         }
     }
 
@@ -173,7 +176,7 @@ impl Builder {
         let image = match self.file.base_stage(&base.base, index) {
             Some(earlier) => self.results.get(earlier).cloned().flatten(),
             None if Stage::is_scratch(&base.base) => None,
-            None => Some(self.resolve_image(&base.base).await.map_err(|e| BuildError::at(&from, e))?),
+            None => Some(self.image_for(&base.base).await.map_err(|e| BuildError::at(&from, e))?),
         };
         let mut config = match &image {
             Some(img) => self.engine.images.config(img).map_err(|e| BuildError::at(&from, e))?,
@@ -186,8 +189,7 @@ impl Builder {
         Ok(state)
     }
 
-    /// Finds a base image or `COPY --from` image locally (pulling is the registry
-    /// subsystem's; a missing image is an error here).
+    /// Finds an image in the local store (see [`Builder::image_for`], which pulls).
     pub async fn resolve_image(&self, name: &str) -> Result<ImageRecord, EngineError> {
         let images = self.engine.images.clone();
         let name = name.to_string();
