@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Push and pull of a 200 MB single-layer image (random bytes, so compression cannot help)
 # through berth's daemon, against `berth registry serve` and Debian's `docker-registry`
-# (CNCF distribution 2.8) on loopback; Docker Engine too when `dockerd` is installed.
-# Prints MB/s (10^6 bytes per second of wall time), best and median of RUNS runs.
+# (CNCF distribution 2.8) on loopback; Docker Engine too when `dockerd` is installed. Also
+# `berth save` to a file and `berth load` back of the same image (issue target: 320 MB/s,
+# twice Docker's 160). Prints MB/s (10^6 bytes per second of wall time), best and median of
+# RUNS runs.
 #
 #   sudo bench/registry.sh            # RUNS=3 SIZE_MB=200 by default
 #
@@ -87,6 +89,16 @@ run_once() { # kind -> sets PUSH_MBPS and PULL_MBPS (no subshell: CURRENT must p
   PULL_MBPS=$(mbps "$t2" "$t3")
 }
 
+# save and load of the seed image, RUNS times (the image is removed between save and load).
+SAVE="" LOAD=""
+for _ in $(seq "$RUNS"); do
+  t0=$(now); berth save -o "$WORK/image.tar" "$CURRENT"; t1=$(now)
+  berth rmi "$CURRENT" >/dev/null
+  t2=$(now); berth load -q -i "$WORK/image.tar" >/dev/null; t3=$(now)
+  rm -f "$WORK/image.tar"
+  SAVE+="$(mbps "$t0" "$t1") " LOAD+="$(mbps "$t2" "$t3") "
+done
+
 stats() { python3 -c 'import sys,statistics; v=sorted(map(float,sys.argv[1:])); print(f"{max(v):>6.0f} {statistics.median(v):>8.0f}")' "$@"; }
 
 declare -A PUSH PULL
@@ -109,6 +121,10 @@ for kind in berth distribution; do
   # shellcheck disable=SC2086
   printf '%-6s %-28s %s MB/s\n' pull "$(label "$kind")" "$(stats ${PULL[$kind]})"
 done
+# shellcheck disable=SC2086
+printf '%-6s %-28s %s MB/s\n' save "berth save -o FILE" "$(stats $SAVE)"
+# shellcheck disable=SC2086
+printf '%-6s %-28s %s MB/s\n' load "berth load -i FILE" "$(stats $LOAD)"
 if command -v dockerd >/dev/null; then
   printf '%-6s %-28s %s\n' "-" "Docker Engine" "installed, not measured by this script yet"
 else

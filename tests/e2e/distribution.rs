@@ -44,6 +44,12 @@ struct RegistryProcess {
 impl RegistryProcess {
     /// `berth registry serve`, optionally with `--htpasswd`.
     fn berth(htpasswd: Option<&str>) -> Self {
+        Self::berth_with(htpasswd, false)
+    }
+
+    /// `berth registry serve`, optionally with `--htpasswd`, and in bearer token mode
+    /// (`--token-realm` pointing at its own `/token`) when `token` is set.
+    fn berth_with(htpasswd: Option<&str>, token: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut cmd = Command::new(berth_bin());
@@ -52,6 +58,9 @@ impl RegistryProcess {
             let file = dir.path().join("htpasswd");
             std::fs::write(&file, entry).unwrap();
             cmd.arg("--htpasswd").arg(file);
+        }
+        if token {
+            cmd.args(["--token-realm", &format!("http://127.0.0.1:{port}/token"), "--token-service", "berth-test"]);
         }
         let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
         let mut child = cmd.stdin(Stdio::null()).stdout(log.try_clone().unwrap()).stderr(log).spawn().unwrap();
@@ -268,7 +277,11 @@ struct FakeImage {
 }
 
 fn fake_image(arch: &str, content: &[u8], diff_id: Option<&str>, config_type: &str, layer_type: &str) -> FakeImage {
-    let layer = layer_tar("hello.txt", content);
+    fake_image_of(arch, layer_tar("hello.txt", content), diff_id, config_type, layer_type)
+}
+
+/// A one-layer image whose layer blob is `layer` as given (compressed or not).
+fn fake_image_of(arch: &str, layer: Vec<u8>, diff_id: Option<&str>, config_type: &str, layer_type: &str) -> FakeImage {
     let layer_digest = sha256(&layer);
     let diff = diff_id.map(str::to_string).unwrap_or_else(|| layer_digest.clone());
     let config = format!(r#"{{"architecture":"{arch}","os":"linux","config":{{"Cmd":["/hello"]}},"rootfs":{{"type":"layers","diff_ids":["{diff}"]}}}}"#).into_bytes();
@@ -519,6 +532,59 @@ fn htpasswd_registry_refuses_anonymous_push_and_accepts_docker_login() {
     assert!(err.contains("pull access denied") || err.contains("authentication required"), "{err}");
 }
 
+/// `curl -si` of a URL: status line and headers, lowercased.
+fn curl_head(url: &str, user: Option<&str>) -> String {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-o", "/dev/null", "-D", "-"]);
+    if let Some(u) = user {
+        cmd.args(["-u", u]);
+    }
+    let out = cmd.arg(url).output().expect("curl must be installed");
+    stdout(&out).to_lowercase()
+}
+
+#[test]
+fn token_registry_refuses_anonymous_push_and_serves_docker_login_push_and_pull() {
+    let reg = RegistryProcess::berth_with(Some(&htpasswd_entry("alice", "s3cret")), true);
+    // The registry answers with a bearer challenge naming its token endpoint and the scope.
+    let head = curl_head(&format!("http://{}/v2/team/app/tags/list", reg.host()), None);
+    assert!(head.starts_with("http/1.1 401"), "{head}");
+    let realm = format!("www-authenticate: bearer realm=\"http://{}/token\",service=\"berth-test\",scope=\"repository:team/app:pull\"", reg.host());
+    assert!(head.contains(&realm), "{head}");
+    // Basic credentials are no way around the tokens.
+    let basic = curl_head(&format!("http://{}/v2/", reg.host()), Some("alice:s3cret"));
+    assert!(basic.starts_with("http/1.1 401"), "{basic}");
+    // The token endpoint itself wants the htpasswd user.
+    let anon = curl_head(&format!("http://{}/token?service=berth-test&scope=repository:team/app:pull", reg.host()), None);
+    assert!(anon.starts_with("http/1.1 401"), "{anon}");
+
+    let d = Daemon::start();
+    let image = format!("{}/team/app:v1", reg.host());
+    d.busybox(Client::Docker, &image);
+    let err = fails(&d, Client::Docker, &["push", &image]);
+    assert!(err.to_lowercase().contains("authentication required"), "{err}");
+    assert!(!reg.dir.path().join("root/repositories/team").exists(), "the anonymous push stored something");
+
+    let bad = d.docker_stdin(&["login", &reg.host(), "-u", "alice", "--password-stdin"], b"wrong\n");
+    assert!(!bad.status.success(), "{}", combined(&bad));
+    assert!(combined(&bad).contains("401 Unauthorized"), "{}", combined(&bad));
+    let good = d.docker_stdin(&["login", &reg.host(), "-u", "alice", "--password-stdin"], b"s3cret\n");
+    assert!(good.status.success(), "{}", combined(&good));
+    assert!(stdout(&good).contains("Login Succeeded"), "{}", combined(&good));
+
+    let out = d.ok(Client::Docker, &["push", &image]);
+    assert!(out.contains("Pushed"), "{out}");
+    d.ok(Client::Docker, &["rmi", &image]);
+    let out = d.ok(Client::Docker, &["pull", &image]);
+    assert!(out.contains("Pull complete"), "{out}");
+    assert_eq!(d.ok(Client::Docker, &["run", "--rm", &image, "echo", "ok"]).trim(), "ok");
+    d.ok(Client::Docker, &["rmi", &image]);
+    d.ok(Client::Berth, &["logout", &reg.host()]);
+    let err = fails(&d, Client::Berth, &["pull", &image]);
+    assert!(err.contains("pull access denied") || err.contains("authentication required"), "{err}");
+    d.assert_no_leaks_after_cleanup();
+}
+
 // ---------------------------------------------------------------------------------------------
 // 5. blobs that do not match their digests
 // ---------------------------------------------------------------------------------------------
@@ -662,6 +728,39 @@ fn download_resumes_after_a_dropped_connection() {
 }
 
 #[test]
+fn download_starts_over_when_the_registry_ignores_range_while_the_layer_streams() {
+    let big: Vec<u8> = (0..6_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    let img = fake_image(host_arch(), &big, None, OCI_CONFIG, OCI_LAYER);
+    let inner = static_registry(image_files("team/app", "v1", &img, OCI_MANIFEST));
+    let blob_path = format!("/v2/team/app/blobs/{}", img.layer_digest);
+    let gets = Arc::new(Mutex::new(0u32));
+    let gets2 = gets.clone();
+    let fake = FakeRegistry::start(Arc::new(move |req: &Req| {
+        if req.path != blob_path || req.method != "GET" {
+            return inner(req);
+        }
+        let mut n = gets2.lock().unwrap();
+        *n += 1;
+        // The first answer is cut in the middle (the layer is already being unpacked by then);
+        // the retry's Range is ignored: the whole blob again, with 200.
+        let full = Req { headers: Vec::new(), ..req.clone() };
+        let mut resp = inner(&full);
+        if *n == 1 {
+            resp.cut_after = Some(resp.body.len() * 2 / 3);
+        }
+        resp
+    }));
+    let d = Daemon::start();
+    let out = d.ok(Client::Berth, &["pull", &format!("{}/team/app:v1", fake.host())]);
+    assert!(out.contains("Pull complete"), "{out}");
+    assert_eq!(*gets.lock().unwrap(), 2, "{:?}", fake.seen());
+    assert!(fake.seen().iter().any(|r| r.header("range").is_some()), "the retry asked for a range");
+    let unpacked = data(&d).join("layers").join(img.layer_digest.trim_start_matches("sha256:")).join("diff/hello.txt");
+    assert_eq!(std::fs::read(&unpacked).unwrap(), big, "the layer unpacked after the restart is the blob's");
+    assert_eq!(entries(&data(&d).join("tmp")), Vec::<String>::new(), "temp files were left");
+}
+
+#[test]
 fn platform_is_selected_from_an_index() {
     let native = fake_image(host_arch(), b"native\n", None, OCI_CONFIG, OCI_LAYER);
     let foreign_arch = if host_arch() == "arm64" { "amd64" } else { "arm64" };
@@ -704,7 +803,68 @@ fn docker_hub_names_go_to_the_configured_mirror() {
     assert!(out.contains("latest: Pulling from library/mirrored"), "{out}");
     assert!(out.contains("Status: Downloaded newer image for mirrored:latest"), "{out}");
     assert_eq!(d.ok(Client::Docker, &["run", "--rm", "mirrored", "echo", "ok"]).trim(), "ok");
+    // docker info shows the daemon's registry settings.
+    let config = d.ok(Client::Docker, &["info", "-f", "{{json .RegistryConfig}}"]);
+    let config: serde_json::Value = serde_json::from_str(config.trim()).unwrap();
+    assert_eq!(config["Mirrors"], serde_json::json!([format!("{mirror}/")]), "{config}");
+    assert_eq!(config["IndexConfigs"]["docker.io"]["Mirrors"][0], format!("{mirror}/"), "{config}");
     d.assert_no_leaks_after_cleanup();
+}
+
+#[test]
+fn info_shows_insecure_registries() {
+    let d = Daemon::start_with(&["--insecure-registry", "reg.example:5000", "--insecure-registry", "10.9.0.0/16"]);
+    let config = d.ok(Client::Docker, &["info", "-f", "{{json .RegistryConfig}}"]);
+    let config: serde_json::Value = serde_json::from_str(config.trim()).unwrap();
+    assert_eq!(config["InsecureRegistryCIDRs"], serde_json::json!(["10.9.0.0/16", "127.0.0.0/8", "::1/128"]), "{config}");
+    assert_eq!(config["IndexConfigs"]["reg.example:5000"]["Secure"], false, "{config}");
+    let text = d.ok(Client::Docker, &["info"]);
+    assert!(text.contains("Insecure Registries:") && text.contains("reg.example:5000") && text.contains("10.9.0.0/16"), "{text}");
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut child = Command::new("gzip").arg("-c").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("gzip must be installed");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+#[test]
+fn image_whose_layer_already_existed_is_pushed_with_the_local_blob() {
+    // A layer imported locally (stored as its plain tar) ...
+    let plain = fake_image(host_arch(), b"shared layer\n", None, OCI_CONFIG, OCI_LAYER);
+    let d = Daemon::start();
+    let tar_path = d.dir.join("layer.tar");
+    std::fs::write(&tar_path, &plain.layer).unwrap();
+    d.ok(Client::Berth, &["import", tar_path.to_str().unwrap(), "local/shared:v1"]);
+    // ... and an image on another registry whose layer is the gzip of the same tar.
+    let gz = fake_image_of(host_arch(), gzip(&plain.layer), Some(&plain.layer_digest), OCI_CONFIG, "application/vnd.oci.image.layer.v1.tar+gzip");
+    let fake = FakeRegistry::start(static_registry(image_files("team/app", "v1", &gz, OCI_MANIFEST)));
+    let pulled = format!("{}/team/app:v1", fake.host());
+    let out = d.ok(Client::Docker, &["pull", &pulled]);
+    assert!(out.contains("Already exists"), "{out}");
+    assert!(!fake.seen().iter().any(|r| r.path.ends_with(&gz.layer_digest)), "the existing layer was downloaded");
+
+    // Its gzip blob was never fetched: the push sends the plain tar it has, under a new manifest.
+    let reg = RegistryProcess::berth(None);
+    let pushed = format!("{}/team/app:v1", reg.host());
+    d.ok(Client::Docker, &["tag", &pulled, &pushed]);
+    let out = d.ok(Client::Docker, &["push", &pushed]);
+    assert!(out.contains("Pushed"), "{out}");
+    d.ok(Client::Docker, &["rmi", &pushed, &pulled, "local/shared:v1"]);
+    let out = d.ok(Client::Docker, &["pull", &pushed]);
+    assert!(out.contains("Pull complete"), "{out}");
+    let unpacked = data(&d).join("layers").join(plain.layer_digest.trim_start_matches("sha256:")).join("diff/hello.txt");
+    assert_eq!(std::fs::read(&unpacked).unwrap(), b"shared layer\n");
+    // RepoDigests in Docker's form: the familiar repository name, then the manifest digest.
+    let digests = d.ok(Client::Docker, &["image", "inspect", "-f", "{{json .RepoDigests}}", &pushed]);
+    let digests: Vec<String> = serde_json::from_str(digests.trim()).unwrap();
+    assert_eq!(digests.len(), 1, "{digests:?}");
+    assert!(digests[0].starts_with(&format!("{}/team/app@sha256:", reg.host())), "{digests:?}");
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! Basic authentication against an htpasswd file of bcrypt entries (`htpasswd -B`).
 //!
-//! Token auth (`WWW-Authenticate: Bearer`) is not implemented. Verified credentials are
-//! cached by a hash of user, password and entry, so a client sending basic auth on every
-//! request costs one bcrypt verification, not one per request.
+//! With a [`TokenAuth`] the registry speaks the bearer token flow instead (see
+//! [`crate::token`]): the API wants tokens, and the htpasswd file guards the token endpoint.
+//! Verified credentials are cached by a hash of user, password and entry, so a client sending
+//! basic auth on every request costs one bcrypt verification, not one per request.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
 use crate::errors::ApiError;
+use crate::token::{Access, TokenAuth};
 use crate::Registry;
 
 /// Verified credentials remembered before the cache is cleared.
@@ -107,6 +109,7 @@ pub struct AuthPolicy {
     htpasswd: Htpasswd,
     writes_only: bool,
     verified: Mutex<HashSet<[u8; 32]>>,
+    token: Option<TokenAuth>,
 }
 
 impl AuthPolicy {
@@ -118,31 +121,21 @@ impl AuthPolicy {
             htpasswd,
             writes_only,
             verified: Mutex::new(HashSet::new()),
+            token: None,
         }
     }
 
-    /// Decides whether a request may proceed.
-    pub(crate) async fn check(
-        self: &Arc<Self>,
-        method: &Method,
-        headers: &HeaderMap,
-    ) -> Result<(), ApiError> {
-        let Some(value) = headers.get(header::AUTHORIZATION) else {
-            let read = method == Method::GET || method == Method::HEAD;
-            return if self.writes_only && read {
-                Ok(())
-            } else {
-                Err(ApiError::Unauthorized)
-            };
-        };
-        let (user, password) =
-            parse_basic(value.to_str().unwrap_or_default()).ok_or(ApiError::Unauthorized)?;
-        let hash = self
-            .htpasswd
-            .users
-            .get(&user)
-            .ok_or(ApiError::Unauthorized)?
-            .clone();
+    /// Switches the API to bearer tokens minted by `token`; the htpasswd file then guards the
+    /// token endpoint (`GET /token`), and `writes_only` lets anonymous callers get pull tokens.
+    pub fn with_token(mut self, token: TokenAuth) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// Checks basic credentials; returns the user name.
+    async fn verify_basic(&self, value: &str) -> Result<String, ApiError> {
+        let (user, password) = parse_basic(value).ok_or(ApiError::Unauthorized)?;
+        let hash = self.htpasswd.users.get(&user).ok_or(ApiError::Unauthorized)?.clone();
         let key: [u8; 32] = Sha256::new()
             .chain_update(user.as_bytes())
             .chain_update([0])
@@ -152,12 +145,9 @@ impl AuthPolicy {
             .finalize()
             .into();
         if self.verified.lock().is_ok_and(|v| v.contains(&key)) {
-            return Ok(());
+            return Ok(user);
         }
-        let ok =
-            tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
-                .await
-                .unwrap_or(false);
+        let ok = tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false)).await.unwrap_or(false);
         if !ok {
             return Err(ApiError::Unauthorized);
         }
@@ -167,7 +157,65 @@ impl AuthPolicy {
             }
             v.insert(key);
         }
-        Ok(())
+        Ok(user)
+    }
+
+    /// Token mode: whether the request's bearer token allows it; otherwise the challenge
+    /// naming the scopes it needs.
+    fn check_token(&self, token: &TokenAuth, method: &Method, headers: &HeaderMap, path: &str, query: Option<&str>) -> Result<(), ApiError> {
+        let read = method == Method::GET || method == Method::HEAD;
+        if self.writes_only && read && !headers.contains_key(header::AUTHORIZATION) {
+            return Ok(());
+        }
+        let (needs, scopes) = crate::routes::required_access(method, path, query);
+        let needs_ref: Vec<(&str, &str, &str)> = needs.iter().map(|(k, n, a)| (k.as_str(), n.as_str(), *a)).collect();
+        let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if token.allows(authorization, &needs_ref) {
+            return Ok(());
+        }
+        Err(ApiError::BearerRequired(token.challenge(&scopes)))
+    }
+
+    /// `GET /token`: a token for the scopes asked for, limited to what the caller may do:
+    /// everything for a user of the htpasswd file, pulls for anonymous callers of a
+    /// `writes_only` registry, nothing otherwise (401).
+    pub(crate) async fn issue_token(&self, headers: &HeaderMap, query: &[(String, String)]) -> Result<serde_json::Value, ApiError> {
+        let Some(token) = &self.token else { return Err(ApiError::RouteUnknown) };
+        if let Some(service) = query.iter().find(|(k, _)| k == "service").map(|(_, v)| v) {
+            if service != token.service() {
+                return Err(ApiError::Denied);
+            }
+        }
+        let user = match headers.get(header::AUTHORIZATION) {
+            Some(v) => Some(self.verify_basic(v.to_str().unwrap_or_default()).await?),
+            None if self.writes_only => None,
+            None => return Err(ApiError::Unauthorized),
+        };
+        let allowed: &[&str] = if user.is_some() { &["pull", "push", "delete", "*"] } else { &["pull"] };
+        let access = query
+            .iter()
+            .filter(|(k, _)| k == "scope")
+            .flat_map(|(_, v)| v.split(' ').filter_map(Access::parse).collect::<Vec<_>>())
+            .filter(|a| a.kind == "repository" || (a.kind == "registry" && a.name == "catalog" && user.is_some()))
+            .map(|mut a| {
+                a.actions.retain(|x| allowed.contains(&x.as_str()));
+                a
+            })
+            .filter(|a| !a.actions.is_empty())
+            .collect();
+        Ok(token.answer(user.as_deref().unwrap_or(""), access))
+    }
+
+    /// Decides whether a request may proceed.
+    pub(crate) async fn check(self: &Arc<Self>, method: &Method, headers: &HeaderMap, path: &str, query: Option<&str>) -> Result<(), ApiError> {
+        if let Some(token) = &self.token {
+            return self.check_token(token, method, headers, path, query);
+        }
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            let read = method == Method::GET || method == Method::HEAD;
+            return if self.writes_only && read { Ok(()) } else { Err(ApiError::Unauthorized) };
+        };
+        self.verify_basic(value.to_str().unwrap_or_default()).await.map(|_| ())
     }
 }
 
@@ -192,7 +240,8 @@ pub(crate) async fn middleware(
     next: Next,
 ) -> Response {
     if let Some(policy) = &registry.auth {
-        if let Err(e) = policy.check(request.method(), request.headers()).await {
+        let uri = request.uri();
+        if let Err(e) = policy.check(request.method(), request.headers(), uri.path(), uri.query()).await {
             return e.into_response();
         }
     }
@@ -236,24 +285,24 @@ mod tests {
             false,
         ));
         assert!(p
-            .check(&Method::GET, &basic("alice", "s3cret pass"))
+            .check(&Method::GET, &basic("alice", "s3cret pass"), "/v2/", None)
             .await
             .is_ok());
         assert!(
-            p.check(&Method::GET, &basic("alice", "s3cret pass"))
+            p.check(&Method::GET, &basic("alice", "s3cret pass"), "/v2/", None)
                 .await
                 .is_ok(),
             "cached"
         );
         assert!(p
-            .check(&Method::GET, &basic("alice", "wrong"))
+            .check(&Method::GET, &basic("alice", "wrong"), "/v2/", None)
             .await
             .is_err());
         assert!(p
-            .check(&Method::GET, &basic("mallory", "s3cret pass"))
+            .check(&Method::GET, &basic("mallory", "s3cret pass"), "/v2/", None)
             .await
             .is_err());
-        assert!(p.check(&Method::GET, &HeaderMap::new()).await.is_err());
+        assert!(p.check(&Method::GET, &HeaderMap::new(), "/v2/", None).await.is_err());
     }
 
     #[tokio::test]
@@ -262,15 +311,15 @@ mod tests {
             Htpasswd::parse(ALICE).expect("parse"),
             true,
         ));
-        assert!(p.check(&Method::GET, &HeaderMap::new()).await.is_ok());
-        assert!(p.check(&Method::HEAD, &HeaderMap::new()).await.is_ok());
-        assert!(p.check(&Method::PUT, &HeaderMap::new()).await.is_err());
+        assert!(p.check(&Method::GET, &HeaderMap::new(), "/v2/", None).await.is_ok());
+        assert!(p.check(&Method::HEAD, &HeaderMap::new(), "/v2/", None).await.is_ok());
+        assert!(p.check(&Method::PUT, &HeaderMap::new(), "/v2/", None).await.is_err());
         assert!(p
-            .check(&Method::GET, &basic("alice", "wrong"))
+            .check(&Method::GET, &basic("alice", "wrong"), "/v2/", None)
             .await
             .is_err());
         assert!(p
-            .check(&Method::POST, &basic("alice", "s3cret pass"))
+            .check(&Method::POST, &basic("alice", "s3cret pass"), "/v2/", None)
             .await
             .is_ok());
     }

@@ -135,6 +135,10 @@ pub enum ApiError {
     /// Credentials are missing or wrong.
     #[error("authentication required")]
     Unauthorized,
+    /// In token mode: no token, or one without the access the request needs; carries the
+    /// `WWW-Authenticate: Bearer ...` challenge naming the realm and scope to ask for.
+    #[error("authentication required")]
+    BearerRequired(String),
     /// The caller is known but may not do this.
     #[error("requested access to the resource is denied")]
     Denied,
@@ -181,7 +185,7 @@ impl ApiError {
             Self::NameUnknown(_) => (StatusCode::NOT_FOUND, C::NameUnknown),
             Self::SizeInvalid(_) => (StatusCode::BAD_REQUEST, C::SizeInvalid),
             Self::RangeNotSatisfiable { .. } => (StatusCode::RANGE_NOT_SATISFIABLE, C::BlobUnknown),
-            Self::Unauthorized => (StatusCode::UNAUTHORIZED, C::Unauthorized),
+            Self::Unauthorized | Self::BearerRequired(_) => (StatusCode::UNAUTHORIZED, C::Unauthorized),
             Self::Denied => (StatusCode::FORBIDDEN, C::Denied),
             Self::Unsupported(_) => (StatusCode::METHOD_NOT_ALLOWED, C::Unsupported),
             Self::RouteUnknown => (StatusCode::NOT_FOUND, C::Unsupported),
@@ -230,6 +234,11 @@ impl IntoResponse for ApiError {
             Self::Unauthorized => {
                 let value = format!("Basic realm=\"{REALM}\"");
                 if let Ok(v) = HeaderValue::from_str(&value) {
+                    headers.insert(header::WWW_AUTHENTICATE, v);
+                }
+            }
+            Self::BearerRequired(challenge) => {
+                if let Ok(v) = HeaderValue::from_str(challenge) {
                     headers.insert(header::WWW_AUTHENTICATE, v);
                 }
             }

@@ -17,6 +17,7 @@
 //! - blobs never pass through memory whole: transfers stream in 1 MiB buffers.
 
 mod auth;
+pub mod token;
 pub mod client;
 mod digest;
 mod errors;

@@ -42,6 +42,8 @@ pub struct ServeConfig {
     pub htpasswd: Option<PathBuf>,
     /// With `htpasswd`: allow anonymous GET/HEAD, require credentials only for writes.
     pub auth_writes_only: bool,
+    /// Bearer token mode (needs `htpasswd`, which then guards the `/token` endpoint).
+    pub token: Option<crate::token::TokenConfig>,
 }
 
 /// PEM files for TLS.
@@ -95,11 +97,20 @@ impl Server {
     /// Opens storage, loads auth and TLS material, and binds the listener.
     pub async fn bind(config: &ServeConfig) -> Result<Self, ServeError> {
         let auth = match (&config.htpasswd, config.auth_writes_only) {
-            (Some(path), writes_only) => Some(AuthPolicy::new(Htpasswd::load(path)?, writes_only)),
+            (Some(path), writes_only) => {
+                let policy = AuthPolicy::new(Htpasswd::load(path)?, writes_only);
+                match &config.token {
+                    Some(t) => Some(policy.with_token(crate::token::TokenAuth::new(t.clone()).map_err(|e| ServeError::Config(format!("token key: {e}")))?)),
+                    None => Some(policy),
+                }
+            }
             (None, true) => {
                 return Err(ServeError::Config(
                     "--auth-writes-only needs --htpasswd".into(),
                 ))
+            }
+            (None, false) if config.token.is_some() => {
+                return Err(ServeError::Config("--token-realm needs --htpasswd".into()))
             }
             (None, false) => None,
         };

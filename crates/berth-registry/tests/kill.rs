@@ -102,6 +102,7 @@ fn child_server(root: String) {
             tls: None,
             htpasswd: None,
             auth_writes_only: false,
+            token: None,
         };
         let server = berth_registry::Server::bind(&config).await.unwrap();
         println!("LISTENING {}", server.local_addr());

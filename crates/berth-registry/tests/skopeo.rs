@@ -99,6 +99,7 @@ fn start(
         tls,
         htpasswd,
         auth_writes_only: false,
+        token: None,
     };
     let server = rt.block_on(Server::bind(&config)).unwrap();
     let addr = server.local_addr().to_string();

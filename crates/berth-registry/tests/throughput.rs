@@ -30,6 +30,7 @@ async fn push_and_pull_200mb() {
         tls: None,
         htpasswd: None,
         auth_writes_only: false,
+        token: None,
     };
     let server = Server::bind(&config).await.unwrap();
     let base = format!("http://{}", server.local_addr());

@@ -35,6 +35,13 @@ enum RegistryCommand {
         /// With --htpasswd: anonymous reads, authenticated writes.
         #[arg(long = "auth-writes-only")]
         auth_writes_only: bool,
+        /// With --htpasswd: bearer token mode; the URL of this registry's token endpoint
+        /// (e.g. http://127.0.0.1:5000/token), announced in challenges.
+        #[arg(long = "token-realm", requires = "htpasswd")]
+        token_realm: Option<String>,
+        /// The service name of token mode (default: the listen address).
+        #[arg(long = "token-service", requires = "token_realm")]
+        token_service: Option<String>,
     },
     /// Delete blobs no manifest references.
     Gc {
@@ -61,12 +68,13 @@ pub fn main(argv: &[String]) -> i32 {
         .with_writer(std::io::stderr)
         .try_init();
     match args.command {
-        RegistryCommand::Serve { addr, root, tls_cert, tls_key, htpasswd, auth_writes_only } => {
+        RegistryCommand::Serve { addr, root, tls_cert, tls_key, htpasswd, auth_writes_only, token_realm, token_service } => {
             let tls = match (tls_cert, tls_key) {
                 (Some(cert), Some(key)) => Some(berth_registry::TlsFiles { cert, key }),
                 _ => None,
             };
-            let config = berth_registry::ServeConfig { addr, root, tls, htpasswd, auth_writes_only };
+            let token = token_realm.map(|realm| berth_registry::token::TokenConfig { realm, service: token_service.unwrap_or_else(|| addr.to_string()) });
+            let config = berth_registry::ServeConfig { addr, root, tls, htpasswd, auth_writes_only, token };
             let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {

@@ -90,7 +90,7 @@ impl Engine {
                 id: img.id.clone(),
                 parent_id: img.parent.clone(),
                 repo_tags,
-                repo_digests: img.repo_digests.clone(),
+                repo_digests: super::distribution::familiar_repo_digests(&img.repo_digests),
                 created: img.created,
                 size: img.size() as i64,
                 shared_size: -1,
@@ -117,7 +117,7 @@ impl Engine {
         Ok(ImageInspect {
             id: img.id.clone(),
             repo_tags: self.repo_tags(&img.id)?,
-            repo_digests: img.repo_digests.clone(),
+            repo_digests: super::distribution::familiar_repo_digests(&img.repo_digests),
             parent: img.parent.clone(),
             comment: cfg.comment.clone(),
             created,

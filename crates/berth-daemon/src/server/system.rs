@@ -107,7 +107,7 @@ pub async fn info(State(engine): State<AppState>) -> ApiResult<Response> {
         runtimes: json!({"berth": {"path": "libcontainer"}}),
         default_runtime: "berth".into(),
         security_options: vec!["name=seccomp,profile=builtin".into()],
-        registry_config: json!({"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"], "Mirrors": []}),
+        registry_config: engine.registry_policy().map(|p| p.info_json()).unwrap_or_else(|_| json!({"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"], "Mirrors": []})),
         swarm: json!({"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": false, "Error": "", "RemoteManagers": null}),
         memory_limit: true,
         swap_limit: true,

@@ -18,7 +18,7 @@ use axum::body::Body;
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
+use axum::routing::{any, get};
 use axum::{middleware, Router};
 
 use crate::errors::ApiError;
@@ -45,12 +45,66 @@ pub fn router(state: Arc<Registry>) -> Router {
             state.clone(),
             crate::auth::middleware,
         ))
+        // The token endpoint checks its own credentials (and answers 404 outside token mode).
+        .route("/token", get(token))
         .layer(middleware::map_response(|mut r: Response| async move {
             r.headers_mut()
                 .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
             r
         }))
         .with_state(state)
+}
+
+/// `GET /token`: the token endpoint of token mode.
+async fn token(State(registry): State<Arc<Registry>>, request: Request) -> Response {
+    let query = Query::<Vec<(String, String)>>::try_from_uri(request.uri())
+        .map(|q| q.0)
+        .unwrap_or_default();
+    let Some(policy) = &registry.auth else {
+        return ApiError::RouteUnknown.into_response();
+    };
+    match policy.issue_token(request.headers(), &query).await {
+        Ok(answer) => axum::Json(answer).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The access a request needs in token mode, as `(type, name, action)` triples, and the
+/// scopes a challenge should name for it. The base endpoint needs only a valid token; a path
+/// that names no endpoint needs one too (it then gets the route's own error).
+pub(crate) fn required_access(method: &Method, path: &str, query: Option<&str>) -> (Vec<(String, String, &'static str)>, Vec<String>) {
+    let read = *method == Method::GET || *method == Method::HEAD;
+    let action = if read {
+        "pull"
+    } else if *method == Method::DELETE {
+        "delete"
+    } else {
+        "push"
+    };
+    let name = match parse_route(path) {
+        Ok(Route::Base) | Err(_) => return (Vec::new(), Vec::new()),
+        Ok(Route::Catalog) => {
+            return (vec![("registry".into(), "catalog".into(), "*")], vec!["registry:catalog:*".into()]);
+        }
+        Ok(Route::Tags(n) | Route::Manifest(n, _) | Route::Blob(n, _) | Route::UploadStart(n) | Route::Upload(n, _) | Route::Referrers(n, _)) => {
+            n.as_str().to_owned()
+        }
+    };
+    let actions = if read { "pull" } else if action == "delete" { "delete" } else { "pull,push" };
+    let mut needs = vec![("repository".to_owned(), name.clone(), action)];
+    let mut scopes = vec![format!("repository:{name}:{actions}")];
+    // A cross-repository mount reads the source repository.
+    let from = Query::<Vec<(String, String)>>::try_from_uri(&format!("/?{}", query.unwrap_or_default()).parse().unwrap_or_default())
+        .map(|q| q.0)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|(k, _)| k == "from")
+        .and_then(|(_, v)| RepoName::parse(&v).ok());
+    if let (Some(from), false) = (from, read) {
+        needs.push(("repository".into(), from.as_str().to_owned(), "pull"));
+        scopes.push(format!("repository:{}:pull", from.as_str()));
+    }
+    (needs, scopes)
 }
 
 /// What a `/v2/...` path addresses.

@@ -61,6 +61,7 @@ impl TestRegistry {
             tls: opts.tls,
             htpasswd: opts.htpasswd,
             auth_writes_only: opts.writes_only,
+            token: None,
         };
         let server = Server::bind(&config).await.unwrap();
         let addr = server.local_addr();

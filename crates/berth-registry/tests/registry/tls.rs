@@ -114,6 +114,7 @@ async fn bad_tls_files_fail_at_bind() {
         }),
         htpasswd: None,
         auth_writes_only: false,
+        token: None,
     };
     assert!(matches!(
         berth_registry::Server::bind(&config).await,

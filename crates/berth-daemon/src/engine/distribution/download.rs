@@ -1,7 +1,9 @@
 //! One blob download: streamed from the registry into a temp file of the store (hashing on a
 //! blocking thread as it is written), resumed with a `Range` request when the connection
-//! drops, and verified against the manifest's digest and size. Nothing reaches the content
-//! store here: the caller commits the [`TempBlob`] once the whole image is good.
+//! drops, and verified against the manifest's digest and size. What is written is published
+//! on a [`Feed`] so the layer can be unpacked while it downloads; the feed ends well only for
+//! a verified blob. Nothing reaches the content store here: the caller commits the
+//! [`TempBlob`] once the whole image is good.
 
 use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
@@ -15,6 +17,7 @@ use http_body_util::BodyExt;
 use sha2::Digest as _;
 use tokio::sync::mpsc;
 
+use super::follow::Feed;
 use super::manifest::LayerDesc;
 use super::progress::{Progress, Throttle};
 use crate::error::EngineError;
@@ -72,29 +75,36 @@ enum Chunk {
     Restart,
 }
 
-fn write_blob(path: &Path, mut rx: mpsc::Receiver<Chunk>) -> std::io::Result<(Digest, u64, std::fs::File)> {
-    let file = std::fs::File::create(path)?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+/// Writes the chunks to `path`, publishing progress on `feed`, and verifies the result
+/// against `want` before ending the feed.
+fn write_blob(path: &Path, mut rx: mpsc::Receiver<Chunk>, feed: &Feed, want: &LayerDesc) -> std::io::Result<(Digest, u64, std::fs::File)> {
+    let mut file = std::fs::File::create(path)?;
     let mut hasher = sha2::Sha256::new();
     let mut size = 0u64;
     while let Some(chunk) = rx.blocking_recv() {
         match chunk {
             Chunk::Data(b) => {
-                out.write_all(&b)?;
+                file.write_all(&b)?;
                 hasher.update(&b);
                 size += b.len() as u64;
+                feed.advance(size);
             }
             Chunk::Restart => {
-                out.flush()?;
-                out.get_mut().set_len(0)?;
-                out.get_mut().rewind()?;
+                file.set_len(0)?;
+                file.rewind()?;
                 hasher = sha2::Sha256::new();
                 size = 0;
+                feed.restart();
             }
         }
     }
-    let file = out.into_inner().map_err(|e| e.into_error())?;
-    Ok((Digest::from_hasher(hasher), size, file))
+    let digest = Digest::from_hasher(hasher);
+    if digest == want.digest && size == want.size {
+        feed.finish(Ok(()));
+    } else {
+        feed.finish(Err(verification_failed(&want.digest).to_string()));
+    }
+    Ok((digest, size, file))
 }
 
 /// The moby wording for a blob whose bytes are not what the manifest says.
@@ -179,12 +189,19 @@ async fn fetch(repo: &Repository, layer: &LayerDesc, tx: &mpsc::Sender<Chunk>, p
     }
 }
 
-/// Downloads `layer` into `tmp` and verifies it; progress under `id`.
-pub async fn download(repo: Repository, layer: LayerDesc, tmp: PathBuf, progress: Progress, id: String) -> Result<TempBlob, EngineError> {
+/// Downloads `layer` into `tmp` and verifies it, publishing on `feed`; progress under `id`.
+pub async fn download(repo: Repository, layer: LayerDesc, tmp: PathBuf, feed: std::sync::Arc<Feed>, progress: Progress, id: String) -> Result<TempBlob, EngineError> {
     // Owns the temp file from now on: any early return removes it.
     let mut blob = TempBlob { path: tmp.clone(), digest: layer.digest.clone(), size: layer.size, sync: None };
     let (tx, rx) = mpsc::channel(64);
-    let writer = tokio::task::spawn_blocking(move || write_blob(&tmp, rx));
+    let want = layer.clone();
+    let writer = tokio::task::spawn_blocking(move || {
+        let written = write_blob(&tmp, rx, &feed, &want);
+        if let Err(e) = &written {
+            feed.finish(Err(format!("writing blob {}: {e}", want.digest)));
+        }
+        written
+    });
     let fetched = fetch(&repo, &layer, &tx, &progress, &id).await;
     drop(tx);
     let written = writer.await.map_err(|e| EngineError::internal("blob writer", e))?;

@@ -1,8 +1,7 @@
-//! Unpacking a downloaded layer blob into the layer store (blocking), verified against the
-//! config's diff id, and the rollback of layers a failed pull registered.
+//! Unpacking a layer blob into the layer store (blocking), verified against the config's diff
+//! id, and the rollback of layers a failed pull registered.
 
 use std::io::Read;
-use std::path::Path;
 
 use berth_image::layers::LayerInfo;
 use berth_image::{Digest, ImageError, ImageStore};
@@ -30,16 +29,16 @@ impl<R: Read> Read for Counting<R> {
 pub const ROOTFS_MISMATCH: &str = "layers from manifest don't match image configuration";
 
 /// Unpacks `blob` (gzip or plain tar, sniffed as dockerd does) on top of `parent`, refusing
-/// anything whose uncompressed digest is not `diff_id`. Returns the layer and whether this
+/// anything whose uncompressed digest is not `diff_id` and anything `blob` fails to deliver to
+/// its end (a follower of a download that did not verify). Returns the layer and whether this
 /// call registered it.
-pub fn extract(images: &ImageStore, parent: Option<&Digest>, blob: &Path, diff_id: &Digest, throttle: Throttle) -> Result<(LayerInfo, bool), EngineError> {
+pub fn extract(images: &ImageStore, parent: Option<&Digest>, blob: impl Read, diff_id: &Digest, throttle: Throttle) -> Result<(LayerInfo, bool), EngineError> {
     let chain = match parent {
         None => diff_id.clone(),
         Some(p) => Digest::of(format!("{p} {diff_id}").as_bytes()),
     };
     let existed = images.layers().exists(&chain);
-    let file = std::fs::File::open(blob).map_err(|e| EngineError::internal(&format!("open {}", blob.display()), e))?;
-    let counting = Counting { inner: std::io::BufReader::with_capacity(1 << 20, file), read: 0, throttle };
+    let counting = Counting { inner: std::io::BufReader::with_capacity(1 << 20, blob), read: 0, throttle };
     let tar = berth_image::import::decompress(counting).map_err(EngineError::from)?;
     let info = images.layers().apply(parent, tar, Some(diff_id)).map_err(|e| match e {
         ImageError::DigestMismatch { .. } => EngineError::Invalid(ROOTFS_MISMATCH.into()),

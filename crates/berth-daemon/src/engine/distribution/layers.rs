@@ -1,7 +1,8 @@
 //! The layer pipeline of a pull: layers already unpacked are skipped (`Already exists`), the
-//! others are downloaded three at a time (dockerd's default) and unpacked in order as soon as
-//! each one and its parent are ready. On failure every download is stopped and what this pull
-//! unpacked is removed; on success the blobs are committed to the content store.
+//! others are downloaded three at a time (dockerd's default) and unpacked in order, each one
+//! streamed from its download's file while the bytes arrive (see [`super::follow`]) as soon as
+//! its parent is unpacked. On failure every download is stopped and what this pull unpacked is
+//! removed; on success the blobs are committed to the content store.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use tokio::task::JoinHandle;
 
 use super::download::{download, TempBlob};
 use super::extract::{extract, rollback};
+use super::follow::{Feed, FinishOnDrop, Follower};
 use super::manifest::ImageManifest;
 use super::progress::{Progress, Throttle};
 use crate::engine::Engine;
@@ -40,11 +42,20 @@ pub struct PulledLayers {
 /// The downloads of one pull, by blob digest (a blob listed twice is fetched once).
 struct Downloads {
     handles: Vec<JoinHandle<Result<TempBlob, EngineError>>>,
+    /// Each download's temp file and feed, to unpack it as it arrives.
+    files: Vec<(std::path::PathBuf, Arc<Feed>)>,
     by_digest: HashMap<Digest, usize>,
     done: HashMap<usize, TempBlob>,
 }
 
 impl Downloads {
+    /// A reader of the blob's bytes as they arrive, and its feed.
+    fn follow(&self, digest: &Digest) -> Result<(Follower, Arc<Feed>), EngineError> {
+        let i = *self.by_digest.get(digest).ok_or_else(|| EngineError::Internal(format!("no download for {digest}")))?;
+        let (path, feed) = self.files.get(i).ok_or_else(|| EngineError::Internal(format!("no download for {digest}")))?;
+        Ok((feed.follow(path.clone()), feed.clone()))
+    }
+
     async fn take(&mut self, digest: &Digest) -> Result<&TempBlob, EngineError> {
         let i = *self.by_digest.get(digest).ok_or_else(|| EngineError::Internal(format!("no download for {digest}")))?;
         if !self.done.contains_key(&i) {
@@ -65,7 +76,7 @@ impl Downloads {
 impl Engine {
     fn start_downloads(&self, repo: &Repository, m: &ImageManifest, exists: &[bool], progress: &Progress) -> Downloads {
         let sem = Arc::new(Semaphore::new(CONCURRENT_DOWNLOADS));
-        let mut d = Downloads { handles: Vec::new(), by_digest: HashMap::new(), done: HashMap::new() };
+        let mut d = Downloads { handles: Vec::new(), files: Vec::new(), by_digest: HashMap::new(), done: HashMap::new() };
         for (layer, _) in m.layers.iter().zip(exists).filter(|(_, e)| !**e) {
             if d.by_digest.contains_key(&layer.digest) {
                 continue;
@@ -76,10 +87,13 @@ impl Engine {
             }
             let (sem, repo, layer2, progress) = (sem.clone(), repo.clone(), layer.clone(), progress.clone());
             let tmp = self.images.content().temp_path("pull");
+            let feed = Feed::new();
             d.by_digest.insert(layer.digest.clone(), d.handles.len());
+            d.files.push((tmp.clone(), feed.clone()));
             d.handles.push(tokio::spawn(async move {
+                let _guard = FinishOnDrop(feed.clone());
                 let _permit = sem.acquire_owned().await.map_err(|e| EngineError::internal("download slot", e))?;
-                download(repo, layer2, tmp, progress, id).await
+                download(repo, layer2, tmp, feed, progress, id).await
             }));
         }
         d
@@ -111,6 +125,23 @@ impl Engine {
         let _ = tokio::task::spawn_blocking(move || rollback(&images, &created)).await;
     }
 
+    /// Unpacks one layer blob read from `blob` on a blocking thread.
+    async fn extract_from(
+        &self,
+        blob: impl std::io::Read + Send + 'static,
+        parent: Option<Digest>,
+        diff_id: &Digest,
+        progress: &Progress,
+        id: &str,
+        size: u64,
+    ) -> Result<(berth_image::layers::LayerInfo, bool), EngineError> {
+        let (images, diff) = (self.images.clone(), diff_id.clone());
+        let throttle = Throttle::new(progress.clone(), id, "Extracting", size);
+        tokio::task::spawn_blocking(move || extract(&images, parent.as_ref(), blob, &diff, throttle))
+            .await
+            .map_err(|e| EngineError::internal("extract task", e))?
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn unpack_in_order(
         &self,
@@ -138,15 +169,30 @@ impl Engine {
                 records.push(record(info.size));
                 continue;
             }
-            let blob_path = downloads.take(&layer.digest).await?.path().to_path_buf();
             if progress.closed() {
                 return Err(EngineError::Invalid("pull cancelled: the client went away".into()));
             }
-            let (images, parent, diff) = (self.images.clone(), i.checked_sub(1).map(|p| chains[p].clone()), diff_ids[i].clone());
-            let throttle = Throttle::new(progress.clone(), &id, "Extracting", layer.size);
-            let (info, new) = tokio::task::spawn_blocking(move || extract(&images, parent.as_ref(), &blob_path, &diff, throttle))
-                .await
-                .map_err(|e| EngineError::internal("extract task", e))??;
+            let parent = i.checked_sub(1).map(|p| chains[p].clone());
+            let (follower, feed) = downloads.follow(&layer.digest)?;
+            let streamed = self.extract_from(follower, parent.clone(), &diff_ids[i], progress, &id, layer.size).await;
+            let (info, new) = match streamed {
+                Ok(done) => {
+                    downloads.take(&layer.digest).await?;
+                    done
+                }
+                // The download's own error says more (verification failed, registry gone).
+                Err(e) if feed.failed() => {
+                    downloads.take(&layer.digest).await?;
+                    return Err(e);
+                }
+                // The registry restarted the blob from byte 0: unpack again from the whole file.
+                Err(_) if feed.restarted() => {
+                    let path = downloads.take(&layer.digest).await?.path().to_path_buf();
+                    let file = std::fs::File::open(&path).map_err(|e| EngineError::internal(&format!("open {}", path.display()), e))?;
+                    self.extract_from(file, parent, &diff_ids[i], progress, &id, layer.size).await?
+                }
+                Err(e) => return Err(e),
+            };
             if new {
                 created.push(info.chain_id.clone());
             }

@@ -5,8 +5,9 @@
 //! - [`credentials`]: `X-Registry-Auth` and `POST /auth` bodies.
 //! - [`progress`]: Docker's JSON progress stream (messages, progress bars, throttling).
 //! - [`manifest`], [`platform`]: what a registry sends, validated; index entry selection.
-//! - [`pull`] with [`download`] and [`extract`]: blobs fetched in parallel with resumption,
-//!   verified, unpacked in order, and committed only when the whole image is good.
+//! - [`pull`] with [`download`], [`follow`] and [`extract`]: blobs fetched in parallel with
+//!   resumption, verified, unpacked in order while they arrive, and committed only when the
+//!   whole image is good.
 //! - [`push`] with [`upload`]: layers uploaded in parallel (or mounted, or skipped), then the
 //!   manifest as stored.
 //! - [`login`], [`search`], [`inspect`].
@@ -19,6 +20,7 @@
 pub mod credentials;
 pub mod download;
 pub mod extract;
+pub mod follow;
 pub mod inspect;
 pub mod layers;
 pub mod login;
@@ -61,6 +63,19 @@ impl Engine {
     }
 }
 
+/// The repo digests of an image as Docker shows them (`busybox@sha256:…`,
+/// `127.0.0.1:5000/team/app@sha256:…`): stored normalised (`docker.io/library/busybox@…`)
+/// so lookups by digest are exact, shown familiar like every other name.
+pub fn familiar_repo_digests(stored: &[String]) -> Vec<String> {
+    stored
+        .iter()
+        .map(|s| match (Reference::parse(s), s.rsplit_once('@')) {
+            (Ok(r), Some((_, digest))) => format!("{}@{digest}", r.familiar_repository()),
+            _ => s.clone(),
+        })
+        .collect()
+}
+
 /// A registry failure during a pull, in dockerd's words (`pull access denied for …`,
 /// `manifest for … not found: …`), with the status the docker CLI expects.
 pub fn pull_error(e: ClientError, r: &Reference) -> EngineError {
@@ -97,6 +112,13 @@ mod tests {
 
     fn registry(code: &str, message: &str, status: u16) -> ClientError {
         ClientError::Registry { status, errors: vec![RegistryErrorItem { code: code.into(), message: message.into() }], url: "u".into() }
+    }
+
+    #[test]
+    fn repo_digests_are_shown_familiar() {
+        let d = "sha256:".to_string() + &"a".repeat(64);
+        let stored = vec![format!("docker.io/library/busybox@{d}"), format!("docker.io/team/app@{d}"), format!("127.0.0.1:5000/team/app@{d}")];
+        assert_eq!(familiar_repo_digests(&stored), vec![format!("busybox@{d}"), format!("team/app@{d}"), format!("127.0.0.1:5000/team/app@{d}")]);
     }
 
     #[test]

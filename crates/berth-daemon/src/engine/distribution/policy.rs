@@ -146,6 +146,29 @@ impl RegistryPolicy {
     pub fn mirrors(&self) -> &[String] {
         &self.mirrors
     }
+
+    /// `RegistryConfig` of `GET /info`, shaped like dockerd's: insecure ranges as CIDRs,
+    /// insecure hosts and Docker Hub (with its mirrors) as index configs, mirrors with a
+    /// trailing slash.
+    pub fn info_json(&self) -> serde_json::Value {
+        let mirrors: Vec<String> = self.mirrors.iter().map(|m| format!("{m}/")).collect();
+        let mut cidrs = Vec::new();
+        let mut indexes = serde_json::Map::new();
+        indexes.insert(
+            HUB_DOMAIN.into(),
+            serde_json::json!({"Name": HUB_DOMAIN, "Mirrors": mirrors, "Secure": true, "Official": true}),
+        );
+        for rule in &self.insecure {
+            match rule {
+                Rule::Cidr(ip, bits) => cidrs.push(format!("{ip}/{bits}")),
+                Rule::Host(h) => {
+                    indexes.insert(h.clone(), serde_json::json!({"Name": h, "Mirrors": [], "Secure": false, "Official": false}));
+                }
+            }
+        }
+        cidrs.sort();
+        serde_json::json!({"IndexConfigs": indexes, "InsecureRegistryCIDRs": cidrs, "Mirrors": mirrors})
+    }
 }
 
 #[cfg(test)]
@@ -185,6 +208,17 @@ mod tests {
         assert_eq!(e, vec![Endpoint { host: "127.0.0.1:5000".into(), insecure: true }]);
         assert!(policy(&[], &["ftp://x"]).is_err());
         assert!(policy(&[], &["https://x/path"]).is_err());
+    }
+
+    #[test]
+    fn info_shows_the_configured_registries() {
+        let p = policy(&["reg.local:5000", "10.1.0.0/16"], &["https://mirror.example"]).unwrap_or_else(|e| panic!("{e}"));
+        let v = p.info_json();
+        assert_eq!(v["InsecureRegistryCIDRs"], serde_json::json!(["10.1.0.0/16", "127.0.0.0/8", "::1/128"]));
+        assert_eq!(v["Mirrors"], serde_json::json!(["https://mirror.example/"]));
+        assert_eq!(v["IndexConfigs"]["reg.local:5000"]["Secure"], false);
+        assert_eq!(v["IndexConfigs"][HUB_DOMAIN]["Mirrors"][0], "https://mirror.example/");
+        assert_eq!(v["IndexConfigs"][HUB_DOMAIN]["Official"], true);
     }
 
     #[test]
