@@ -7,7 +7,8 @@
 # per path, PAUSE seconds apart, each path to its own httpd of the same container.
 # Targets are only loopback and the bench daemon's own bridge. Needs root, the berth binary
 # (BERTH_BIN, else target/release/berth, else target/debug/berth) and Debian's wrk, curl,
-# nftables, iproute2 and busybox-static. Everything it makes is removed on exit.
+# nftables, iproute2, util-linux and busybox-static. Everything it makes is removed on exit,
+# and a run killed with SIGKILL is swept by the next one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
@@ -25,8 +26,41 @@ for b in target/release/berth target/debug/berth; do
   [ -n "$BERTH" ] || { [ -x "$b" ] && BERTH=$b; }
 done
 [ -n "$BERTH" ] || { echo "no berth binary: build one (cargo build --release -p berth) or set BERTH_BIN" >&2; exit 1; }
-for tool in wrk curl nft ip; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install wrk curl nftables iproute2" >&2; exit 1; }
+for tool in wrk curl nft ip setpriv; do
+  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install wrk curl nftables iproute2 util-linux" >&2; exit 1; }
+done
+
+# Removes everything of the bench run with id $1: its shims and their containers (shims
+# outlive a killed daemon), interfaces and nftables tables tagged with its bridge, mounts,
+# cgroups and dir. Used on exit and, at start, for runs that were killed (SIGKILL skips the
+# EXIT trap) and whose daemon is gone.
+sweep() (
+  set +e
+  id=$1 d=/tmp/bbn-$1 br=bnb$1
+  for pid in $(pgrep -f "shim --id .* --dir $d/"); do kill -KILL "$pid" 2>/dev/null; done
+  for f in /sys/fs/cgroup/*/berth-bench-"$id"/*/cgroup.procs; do
+    [ -e "$f" ] && xargs -r kill -KILL <"$f" 2>/dev/null
+  done
+  for f in /sys/class/net/*/ifalias; do
+    case "$(cat "$f" 2>/dev/null)" in "berth:$br" | "berth:$br "*) ip link delete "$(basename "$(dirname "$f")")" 2>/dev/null ;; esac
+  done
+  nft delete table ip "berth-$br" 2>/dev/null
+  nft delete table bridge "berth-$br" 2>/dev/null
+  grep " $d/" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  for _ in 1 2 3 4 5; do
+    rmdir /sys/fs/cgroup/*/berth-bench-"$id"/* /sys/fs/cgroup/*/berth-bench-"$id" 2>/dev/null
+    compgen -G "/sys/fs/cgroup/*/berth-bench-$id" >/dev/null || break
+    sleep 0.2
+  done
+  rm -rf "$d"
+)
+# Leftovers of earlier runs killed before their trap ran: only our own dirs, and only when no
+# daemon of that run is alive (the daemon dies with its script, see below).
+for old in /tmp/bbn-*; do
+  [ -d "$old" ] || continue
+  pgrep -f "berth daemon .*--data-root $old/" >/dev/null && continue
+  echo "removing leftovers of a killed run: $old" >&2
+  sweep "${old#/tmp/bbn-}"
 done
 
 id=$(head -c 3 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -41,17 +75,13 @@ cleanup() {
     for c in $("$BERTH" -H "unix://$sock" ps -aq 2>/dev/null); do "$BERTH" -H "unix://$sock" rm -f "$c" >/dev/null 2>&1; done
   fi
   [ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
-  for f in /sys/class/net/*/ifalias; do
-    case "$(cat "$f" 2>/dev/null)" in "berth:$bridge"*) ip link delete "$(basename "$(dirname "$f")")" 2>/dev/null ;; esac
-  done
-  nft delete table ip "berth-$bridge" 2>/dev/null
-  grep " $dir" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
-  rmdir /sys/fs/cgroup/*/berth-bench-"$id"/* /sys/fs/cgroup/*/berth-bench-"$id" 2>/dev/null
-  rm -rf "$dir"
+  sweep "$id"
 }
 trap cleanup EXIT
 
-"$BERTH" daemon --host "unix://$sock" --data-root "$dir/data" --exec-root "$dir/exec" \
+# The daemon gets SIGKILL when this script dies, whatever kills it, so a killed run leaves no
+# live daemon behind and the next run can sweep its state.
+setpriv --pdeathsig KILL "$BERTH" daemon --host "unix://$sock" --data-root "$dir/data" --exec-root "$dir/exec" \
   --cgroup-parent "/berth-bench-$id" --bridge "$bridge" >"$dir/daemon.log" 2>&1 &
 daemon_pid=$!
 b() { "$BERTH" -H "unix://$sock" "$@"; }

@@ -44,6 +44,11 @@ fn gateway(d: &Daemon, net: &str) -> String {
     d.ok(Client::Docker, &["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", net]).trim().to_string()
 }
 
+/// The subnet of a network.
+fn subnet_of(d: &Daemon, net: &str) -> String {
+    d.ok(Client::Docker, &["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", net]).trim().to_string()
+}
+
 /// Runs a one-off busybox container with `args` and returns whether the shell command worked.
 /// The trailing `exit` keeps `sh` as the container's pid 1: a lone command would be exec'd in
 /// its place, and busybox `timeout` cannot kill a pid 1 that ignores SIGTERM.
@@ -490,4 +495,281 @@ fn stats_count_network_traffic() {
 
 fn ip_on_ranged(d: &Daemon, name: &str) -> String {
     inspect(d, Client::Docker, "{{.NetworkSettings.Networks.ranged.IPAddress}}", name)
+}
+
+/// A UDP responder inside a container's network namespace: busybox (Debian's static build) has
+/// no UDP server applet (`nc` lacks `-u`, no `udpsvd`), so the test binds the socket itself
+/// from a thread that entered the namespace of the container's process, and answers every
+/// datagram with `pong:<payload>`. Dropping it stops the thread and closes the socket (which
+/// would otherwise keep the namespace alive).
+struct UdpResponder {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl UdpResponder {
+    fn start(pid: &str, port: u16) -> UdpResponder {
+        let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).expect("the container's netns");
+        let sock = std::thread::spawn(move || {
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            std::net::UdpSocket::bind(("0.0.0.0", port)).expect("bind in the container")
+        })
+        .join()
+        .expect("responder socket");
+        sock.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                    let mut answer = b"pong:".to_vec();
+                    answer.extend_from_slice(&buf[..n]);
+                    let _ = sock.send_to(&answer, from);
+                }
+            }
+        });
+        UdpResponder { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for UdpResponder {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Sends `payload` to `to` from the host and returns the first answer, if one comes within a
+/// second.
+fn udp_ask(to: &str, payload: &str) -> Option<String> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    s.send_to(payload.as_bytes(), to).ok()?;
+    let mut buf = [0u8; 512];
+    let n = s.recv(&mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+/// A UDP port on 127.0.0.1 that nothing uses right now.
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map(|a| a.port()).expect("a free UDP port")
+}
+
+#[test]
+fn udp_published_ports_answer_on_loopback_and_bridge() {
+    let d = Daemon::start();
+    let c = Client::Docker;
+    d.busybox(c, "busybox");
+    let (lo_port, any_port) = (free_udp_port(), free_udp_port());
+    let (lo_spec, any_spec) = (format!("127.0.0.1:{lo_port}:5300/udp"), format!("{any_port}:5300/udp"));
+    d.ok(c, &["run", "-d", "--name", "udp", "-p", &lo_spec, "-p", &any_spec, "busybox", "sleep", "1000"]);
+    let ports = d.ok(c, &["port", "udp"]);
+    assert!(ports.contains(&format!("5300/udp -> 127.0.0.1:{lo_port}")) && ports.contains(&format!("5300/udp -> 0.0.0.0:{any_port}")), "{ports}");
+    let responder = UdpResponder::start(&inspect(&d, c, "{{.State.Pid}}", "udp"), 5300);
+
+    // Loopback: through the userland proxy (loopback is never DNATed).
+    let table = d.nft_table();
+    assert!(!table.contains(&format!("dport {lo_port} ")), "{table}");
+    let mut got = None;
+    wait_until("the loopback UDP port to answer", Duration::from_secs(20), || {
+        got = udp_ask(&format!("127.0.0.1:{lo_port}"), "one");
+        got.is_some()
+    });
+    assert_eq!(got.as_deref(), Some("pong:one"));
+    // Each datagram of a flow is relayed, both ways, not only the first.
+    assert_eq!(udp_ask(&format!("127.0.0.1:{lo_port}"), "two").as_deref(), Some("pong:two"));
+    // The bridge's address: DNAT in the kernel.
+    let gw = gateway(&d, "bridge");
+    assert!(table.contains(&format!("udp dport {any_port} dnat to")), "{table}");
+    assert_eq!(udp_ask(&format!("{gw}:{any_port}"), "three").as_deref(), Some("pong:three"));
+    // 0.0.0.0 also covers loopback, through the proxy.
+    assert_eq!(udp_ask(&format!("127.0.0.1:{any_port}"), "four").as_deref(), Some("pong:four"));
+    // Nothing answers on the loopback-only port through the bridge address.
+    assert_eq!(udp_ask(&format!("{gw}:{lo_port}"), "five"), None);
+
+    d.ok(c, &["stop", "-t", "0", "udp"]);
+    drop(responder);
+    assert_eq!(udp_ask(&format!("127.0.0.1:{lo_port}"), "six"), None, "the proxy stopped with the container");
+    assert!(!d.nft_table().contains("dnat to"), "{}", d.nft_table());
+    d.assert_no_leaks_after_cleanup();
+}
+
+/// A fake upstream DNS resolver: answers `A <name>` with `ip` for the one name it knows,
+/// NXDOMAIN for other A questions and an empty NOERROR for other types; records the sources
+/// of the questions about `name`.
+struct FakeResolver {
+    asked_by: std::sync::Arc<std::sync::Mutex<Vec<std::net::IpAddr>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeResolver {
+    fn start(listen: &str, name: &'static str, ip: [u8; 4]) -> FakeResolver {
+        let sock = std::net::UdpSocket::bind(listen).unwrap_or_else(|e| panic!("bind the fake resolver on {listen}: {e}"));
+        sock.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
+        let asked_by: std::sync::Arc<std::sync::Mutex<Vec<std::net::IpAddr>>> = Default::default();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (log, flag) = (asked_by.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                let Ok((n, from)) = sock.recv_from(&mut buf) else { continue };
+                let Some((qname, qtype, end)) = dns_question(&buf[..n]) else { continue };
+                let known = qname.trim_end_matches('.').eq_ignore_ascii_case(name);
+                if known {
+                    log.lock().unwrap_or_else(|p| p.into_inner()).push(from.ip());
+                }
+                let mut a = buf[..end].to_vec();
+                let rcode = if known || qtype != 1 { 0 } else { 3 };
+                a[2] = 0x81; // QR, RD
+                a[3] = 0x80 | rcode; // RA
+                a[6..12].copy_from_slice(&[0, 0, 0, 0, 0, 0]);
+                if known && qtype == 1 {
+                    a[7] = 1;
+                    a.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+                    a.extend_from_slice(&ip);
+                }
+                let _ = sock.send_to(&a, from);
+            }
+        });
+        FakeResolver { asked_by, stop, thread: Some(thread) }
+    }
+
+    fn asked_by(&self) -> Vec<std::net::IpAddr> {
+        self.asked_by.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl Drop for FakeResolver {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The question of a DNS query: name, type, and where the question section ends.
+fn dns_question(p: &[u8]) -> Option<(String, u16, usize)> {
+    if p.len() < 12 || p[4..6] != [0, 1] {
+        return None;
+    }
+    let (mut i, mut labels) = (12, Vec::new());
+    loop {
+        let len = *p.get(i)? as usize;
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(p.get(i..i + len)?).into_owned());
+        i += len;
+    }
+    let qtype = u16::from_be_bytes([*p.get(i)?, *p.get(i + 1)?]);
+    Some((labels.join("."), qtype, i + 4))
+}
+
+#[test]
+fn dns_options_and_forwarding_to_the_containers_resolvers() {
+    let d = Daemon::start();
+    let c = Client::Docker;
+    d.busybox(c, "busybox");
+    d.ok(c, &["network", "create", "dnsnet"]);
+    // The fake upstream listens on port 53 of the default bridge's gateway, a host address of
+    // this test's own daemon where nothing else listens (only user networks get an embedded
+    // DNS server). Containers point at it with --dns, which never touches the host's
+    // /etc/resolv.conf.
+    let upstream = gateway(&d, "bridge");
+    const NAME: &str = "fake-upstream.berth.test";
+    let resolver = FakeResolver::start(&format!("{upstream}:53"), NAME, [198, 51, 100, 77]);
+    let flags = ["--dns", upstream.as_str(), "--dns-search", "example.test", "--dns-option", "ndots:2", "--dns-option", "timeout:3"];
+
+    // The API keeps them as given.
+    let mut create = vec!["create", "--name", "held", "--network", "dnsnet"];
+    create.extend(flags);
+    create.extend(["busybox", "true"]);
+    d.ok(c, &create);
+    let hc = inspect(&d, c, "{{json .HostConfig.Dns}} {{json .HostConfig.DnsSearch}} {{json .HostConfig.DnsOptions}}", "held");
+    assert_eq!(hc, format!("[\"{upstream}\"] [\"example.test\"] [\"ndots:2\",\"timeout:3\"]"));
+
+    // On a user network the embedded server is the only nameserver, the options are the
+    // user's, and names it does not know go to the container's --dns server.
+    let script = format!("cat /etc/resolv.conf; nslookup {NAME}");
+    let mut run = vec!["run", "--rm", "--network", "dnsnet"];
+    run.extend(flags);
+    run.extend(["busybox", "sh", "-c", &script]);
+    let out = d.ok(c, &run);
+    let embedded = gateway(&d, "dnsnet");
+    assert!(out.starts_with(&format!("nameserver {embedded}\nsearch example.test\noptions ndots:2 timeout:3\n")), "{out}");
+    assert!(out.contains("198.51.100.77"), "the upstream's answer came back: {out}");
+    let prefix = format!("{}.", base_of(&subnet_of(&d, "dnsnet")));
+    let asked = resolver.asked_by();
+    assert!(!asked.is_empty() && asked.iter().all(|ip| !ip.to_string().starts_with(&prefix)), "forwarded by the daemon, not asked by the container: {asked:?}");
+    // A name nobody knows is NXDOMAIN from the upstream, passed back.
+    let mut miss = vec!["run", "--rm", "--network", "dnsnet"];
+    miss.extend(flags);
+    miss.extend(["busybox", "nslookup", "nobody.berth.test"]);
+    let out = d.run(c, &miss);
+    assert!(!out.status.success() && stdout(&out).contains("NXDOMAIN"), "{}{}", stdout(&out), stderr(&out));
+
+    // On the default bridge there is no embedded server: the container asks --dns itself.
+    let before = resolver.asked_by().len();
+    let mut direct = vec!["run", "--rm"];
+    direct.extend(flags);
+    direct.extend(["busybox", "sh", "-c", &script]);
+    let out = d.ok(c, &direct);
+    assert!(out.starts_with(&format!("nameserver {upstream}\nsearch example.test\noptions ndots:2 timeout:3\n")), "{out}");
+    assert!(out.contains("198.51.100.77"), "{out}");
+    let bridge_prefix = format!("{}.", base_of(&subnet_of(&d, "bridge")));
+    assert!(resolver.asked_by()[before..].iter().any(|ip| ip.to_string().starts_with(&bridge_prefix)), "{:?}", resolver.asked_by());
+
+    d.ok(c, &["rm", "-f", "held"]);
+    d.ok(c, &["network", "rm", "dnsnet"]);
+    drop(resolver);
+    d.assert_no_leaks_after_cleanup();
+}
+
+#[test]
+fn icc_disabled_isolates_containers_but_not_the_gateway() {
+    let d = Daemon::start();
+    let c = Client::Docker;
+    d.busybox(c, "busybox");
+    d.ok(c, &["network", "create", "-o", "com.docker.network.bridge.enable_icc=false", "quiet"]);
+    let opts = d.ok(c, &["network", "inspect", "-f", "{{index .Options \"com.docker.network.bridge.enable_icc\"}}", "quiet"]);
+    assert_eq!(opts.trim(), "false");
+    let port = free_port();
+    d.ok(c, &["run", "-d", "--name", "web", "--network", "quiet", "-p", &format!("{port}:8080"), "busybox", "sh", "-c", WEB]);
+    d.ok(c, &["run", "-d", "--name", "client", "--network", "quiet", "busybox", "sleep", "1000"]);
+    let id = d.ok(c, &["inspect", "-f", "{{.Id}}", "web"]).trim()[..12].to_string();
+    let web_ip = inspect(&d, c, "{{.NetworkSettings.Networks.quiet.IPAddress}}", "web");
+    let gw = gateway(&d, "quiet");
+    let want = format!("hello-{id}");
+    assert_eq!(curl_until(&format!("http://127.0.0.1:{port}/")).trim(), want, "the host reaches it through the proxy");
+    assert_eq!(curl_until(&format!("http://{gw}:{port}/")).trim(), want, "and through DNAT");
+
+    // The bridge-family table drops IP between the two containers' veths.
+    let bridge = d.ok(c, &["network", "inspect", "-f", "{{index .Options \"com.docker.network.bridge.name\"}}", "quiet"]);
+    let veths = d.veths();
+    let out = std::process::Command::new("nft").args(["list", "table", "bridge", &format!("berth-{}", d.bridge)]).output().expect("nft");
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(veths.len() == 2 && veths.iter().all(|v| table.contains(&format!("\"{v}\""))) && table.contains("drop"), "{veths:?} {bridge}\n{table}");
+
+    let sh = |cmd: &str| d.run(c, &["exec", "client", "sh", "-c", &format!("{cmd}; exit $?")]).status.success();
+    // Names still resolve (the embedded DNS is on the gateway) ...
+    assert!(d.ok(c, &["exec", "client", "nslookup", "web"]).contains(&web_ip));
+    // ... but the other container cannot be reached, by name or address ...
+    assert!(!sh("timeout 3 wget -qO- http://web:8080/"), "icc=false let client reach web");
+    assert!(!sh(&format!("ping -c 1 -W 2 {web_ip}")), "icc=false let client ping web");
+    // ... while the gateway and the published port through a host address still answer, as
+    // with Docker.
+    assert!(sh(&format!("ping -c 1 -W 2 {gw}")), "the gateway must stay reachable");
+    assert_eq!(d.ok(c, &["exec", "client", "wget", "-qO-", &format!("http://{gw}:{port}/")]).trim(), want);
+
+    d.ok(c, &["rm", "-f", "web", "client"]);
+    d.ok(c, &["network", "rm", "quiet"]);
+    let out = std::process::Command::new("nft").args(["list", "table", "bridge", &format!("berth-{}", d.bridge)]).output().expect("nft");
+    assert!(!out.status.success(), "the bridge table went with the last isolated containers: {}", String::from_utf8_lossy(&out.stdout));
+    d.assert_no_leaks_after_cleanup();
 }

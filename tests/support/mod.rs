@@ -407,7 +407,7 @@ pub fn tagged_links(bridge: &str) -> Vec<(String, String)> {
 }
 
 /// Deletes what a daemon of default bridge `bridge` made on the host: tagged interfaces
-/// (veths first, then bridges) and its nftables table. Runs whether the test passed or not.
+/// (veths first, then bridges) and its nftables tables (`ip`, and `bridge` for icc=false). Runs whether the test passed or not.
 pub fn remove_network_state(bridge: &str) {
     let mut links = tagged_links(bridge);
     links.sort_by_key(|(_, alias)| !alias.contains(" veth "));
@@ -415,7 +415,9 @@ pub fn remove_network_state(bridge: &str) {
         let _ = Command::new("ip").args(["link", "delete", &name]).stderr(Stdio::null()).status();
     }
     let table = format!("berth-{bridge}");
-    let _ = Command::new("nft").args(["delete", "table", "ip", &table]).stderr(Stdio::null()).status();
+    for family in ["ip", "bridge"] {
+        let _ = Command::new("nft").args(["delete", "table", family, &table]).stderr(Stdio::null()).status();
+    }
 }
 
 /// Pids whose command line satisfies `pred`.

@@ -6,6 +6,14 @@
 //! rebuilds it from the daemon's state (so rules of containers that died with the daemon
 //! vanish), and no rule outside the table is ever touched.
 //!
+//! Containers of a network with `enable_icc=false` must not reach each other. Their frames are
+//! switched by the bridge and only pass the `ip` hooks when `br_netfilter` is active, which a
+//! host need not have (and which berth does not switch on host-wide), so the daemon also
+//! renders a table of family `bridge`, same name, whose forward chain drops IP frames between
+//! the host-side veths of such a network. Frames to and from the bridge itself (the gateway,
+//! published ports through the proxy) are not forwarded frames and pass. That table exists only
+//! while some network needs it, and it is replaced in the same `nft -f` transaction.
+//!
 //! Published ports are DNATed for traffic that does not come from our bridges or loopback
 //! (other hosts, and the host itself through a non-loopback address); loopback and
 //! container-to-host traffic reaches the userland proxy instead (see [`crate::proxy`]), as with
@@ -46,6 +54,8 @@ pub struct BridgeRules {
     pub masquerade: bool,
     /// Containers on the bridge may talk to each other.
     pub icc: bool,
+    /// Host-side veths of the containers plugged into the bridge (used when `icc` is off).
+    pub ports: Vec<String>,
 }
 
 /// One published port.
@@ -68,9 +78,9 @@ pub struct Ruleset {
 
 /// The script that replaces `table` by the rendering of `rs`.
 pub fn render(table: &str, rs: &Ruleset) -> Result<String, FirewallError> {
-    for b in &rs.bridges {
-        if !valid_ifname(&b.bridge) {
-            return Err(FirewallError::InvalidName(b.bridge.clone()));
+    for name in rs.bridges.iter().flat_map(|b| std::iter::once(&b.bridge).chain(&b.ports)) {
+        if !valid_ifname(name) {
+            return Err(FirewallError::InvalidName(name.clone()));
         }
     }
     let mut s = render_delete(table);
@@ -103,7 +113,28 @@ pub fn render(table: &str, rs: &Ruleset) -> Result<String, FirewallError> {
     chain(&mut s, "postrouting", "type nat hook postrouting priority srcnat; policy accept;", &masq);
     chain(&mut s, "forward", "type filter hook forward priority filter; policy accept;", &forward_rules(rs));
     s.push_str("}\n");
+    let isolated = isolation_rules(rs);
+    if !isolated.is_empty() {
+        let _ = writeln!(s, "table bridge {table} {{");
+        chain(&mut s, "forward", "type filter hook forward priority filter; policy accept;", &isolated);
+        s.push_str("}\n");
+    }
     Ok(s)
+}
+
+/// `enable_icc=false` in the `bridge` family: no IP frame from one container's veth to
+/// another's on the same bridge (ARP still passes, as with Docker's rule).
+fn isolation_rules(rs: &Ruleset) -> Vec<String> {
+    rs.bridges
+        .iter()
+        .filter(|b| !b.icc && b.ports.len() > 1)
+        .map(|b| {
+            let mut ports: Vec<String> = b.ports.iter().map(|p| format!("\"{p}\"")).collect();
+            ports.sort();
+            let set = ports.join(", ");
+            format!("iifname {{ {set} }} oifname {{ {set} }} meta protocol {{ ip, ip6 }} drop")
+        })
+        .collect()
 }
 
 /// Isolation: no traffic between two of our bridges, none in or out of internal ones, none
@@ -137,9 +168,10 @@ fn chain(s: &mut String, name: &str, base: &str, rules: &[String]) {
     let _ = writeln!(s, "  }}");
 }
 
-/// The script that deletes `table` (and succeeds when it does not exist).
+/// The script that deletes `table` in both families it may exist in (and succeeds when it
+/// does not exist).
 pub fn render_delete(table: &str) -> String {
-    format!("table ip {table} {{}}\ndelete table ip {table}\n")
+    format!("table ip {table} {{}}\ndelete table ip {table}\ntable bridge {table} {{}}\ndelete table bridge {table}\n")
 }
 
 /// Runs rulesets: the seam between rule logic and the host.
@@ -209,8 +241,8 @@ mod tests {
     fn ruleset() -> Ruleset {
         Ruleset {
             bridges: vec![
-                BridgeRules { bridge: "bt0".into(), subnet: "10.77.0.0/16".parse().expect("cidr"), internal: false, masquerade: true, icc: true },
-                BridgeRules { bridge: "berth-1a".into(), subnet: "10.78.0.0/16".parse().expect("cidr"), internal: true, masquerade: true, icc: true },
+                BridgeRules { bridge: "bt0".into(), subnet: "10.77.0.0/16".parse().expect("cidr"), internal: false, masquerade: true, icc: true, ports: vec!["bv1".into(), "bv2".into()] },
+                BridgeRules { bridge: "berth-1a".into(), subnet: "10.78.0.0/16".parse().expect("cidr"), internal: true, masquerade: true, icc: true, ports: Vec::new() },
             ],
             dnat: vec![
                 DnatRule { proto: Proto::Tcp, host_ip: Ipv4Addr::UNSPECIFIED, host_port: 18080, container_ip: Ipv4Addr::new(10, 77, 0, 2), container_port: 8080 },
@@ -223,7 +255,7 @@ mod tests {
     #[test]
     fn renders_one_replaceable_table() {
         let s = render("berth-bt0", &ruleset()).expect("render");
-        assert!(s.starts_with("table ip berth-bt0 {}\ndelete table ip berth-bt0\ntable ip berth-bt0 {\n"), "{s}");
+        assert!(s.starts_with("table ip berth-bt0 {}\ndelete table ip berth-bt0\ntable bridge berth-bt0 {}\ndelete table bridge berth-bt0\ntable ip berth-bt0 {\n"), "{s}");
         for want in [
             "fib daddr type local iifname != { \"bt0\", \"berth-1a\" } jump published",
             "fib daddr type local ip daddr != 127.0.0.0/8 jump published",
@@ -238,6 +270,23 @@ mod tests {
         }
         assert!(!s.contains("10.78.0.0/16 oifname"), "internal networks are not masqueraded");
         assert!(!s.contains("dport 9000"), "loopback-only ports are left to the proxy");
+        assert!(!s.contains("table bridge berth-bt0 {\n"), "no bridge table while every network allows icc:\n{s}");
+    }
+
+    #[test]
+    fn icc_off_drops_ip_between_the_bridge_ports() {
+        let mut rs = ruleset();
+        rs.bridges[0].icc = false;
+        let s = render("berth-bt0", &rs).expect("render");
+        assert!(s.contains("iifname \"bt0\" oifname \"bt0\" drop"), "the br_netfilter path too:\n{s}");
+        let bridge_table = s.split("table bridge berth-bt0 {\n").nth(1).expect("a bridge table");
+        assert!(bridge_table.contains("type filter hook forward priority filter; policy accept;"), "{s}");
+        assert!(bridge_table.contains("iifname { \"bv1\", \"bv2\" } oifname { \"bv1\", \"bv2\" } meta protocol { ip, ip6 } drop"), "{s}");
+        // One container alone has nobody to be isolated from.
+        rs.bridges[0].ports.truncate(1);
+        assert!(!render("berth-bt0", &rs).expect("render").contains("table bridge berth-bt0 {\n"));
+        rs.bridges[0].ports = vec!["bv1".into(), "x\" accept;".into()];
+        assert!(matches!(render("berth-bt0", &rs), Err(FirewallError::InvalidName(_))));
     }
 
     #[test]

@@ -95,8 +95,8 @@ fn rendered_rulesets_are_accepted_by_nft() {
     require_root();
     let rs = Ruleset {
         bridges: vec![
-            BridgeRules { bridge: "bnt0".into(), subnet: "10.251.0.0/16".parse().unwrap(), internal: false, masquerade: true, icc: true },
-            BridgeRules { bridge: "berth-0a1b2c3d4".into(), subnet: "10.252.0.0/16".parse().unwrap(), internal: true, masquerade: true, icc: false },
+            BridgeRules { bridge: "bnt0".into(), subnet: "10.251.0.0/16".parse().unwrap(), internal: false, masquerade: true, icc: true, ports: vec!["bvnt1".into()] },
+            BridgeRules { bridge: "berth-0a1b2c3d4".into(), subnet: "10.252.0.0/16".parse().unwrap(), internal: true, masquerade: true, icc: false, ports: vec!["bvnt2".into(), "bvnt3".into()] },
         ],
         dnat: vec![
             DnatRule { proto: Proto::Tcp, host_ip: Ipv4Addr::UNSPECIFIED, host_port: 18080, container_ip: Ipv4Addr::new(10, 251, 0, 2), container_port: 8080 },

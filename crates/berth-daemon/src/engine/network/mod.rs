@@ -373,6 +373,7 @@ pub(crate) fn ruleset(st: &NetState) -> Ruleset {
             internal: n.internal,
             masquerade: n.bool_option("com.docker.network.bridge.enable_ip_masquerade", true),
             icc: n.bool_option("com.docker.network.bridge.enable_icc", true),
+            ports: st.on_network(&n.id).map(|e| e.veth.clone()).collect(),
         });
     }
     for e in st.endpoints.values() {
