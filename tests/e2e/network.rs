@@ -217,13 +217,9 @@ fn links_hosts_dns_and_static_addresses() {
     assert!(stderr(&out).contains("Cannot link to a non running container"), "{}", stderr(&out));
     assert!(d.veths().is_empty());
 
-    // --ip needs a network whose subnet the user chose; take a free one the daemon found.
-    d.ok(c, &["network", "create", "probe"]);
-    let subnet = d.ok(c, &["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", "probe"]).trim().to_string();
-    d.ok(c, &["network", "rm", "probe"]);
-    let base = subnet.split('/').next().unwrap_or_default().rsplit_once('.').map(|(a, _)| a.to_string()).unwrap_or_default();
-    let fixed_ip = format!("{base}.77");
-    d.ok(c, &["network", "create", "--subnet", &subnet, "fixed"]);
+    // --ip needs a network whose subnet the user chose.
+    let subnet = create_on_free_subnet(&d, "fixed", |_| Vec::new());
+    let fixed_ip = format!("{}.77", base_of(&subnet));
     let ip = d.ok(c, &["run", "--rm", "--network", "fixed", "--ip", &fixed_ip, "busybox", "sh", "-c", "ip -o -4 addr show eth0"]);
     assert!(ip.contains(&format!("inet {fixed_ip}/")), "{ip}");
     let out = d.run(c, &["run", "--rm", "--network", "fixed", "--ip", "203.0.113.5", "busybox", "true"]);
@@ -381,6 +377,30 @@ fn network_verbs_with_berth() {
     d.assert_no_leaks_after_cleanup();
 }
 
+/// Creates network `name` with `--subnet` and `extra(subnet)` on a subnet free on the host,
+/// and returns the subnet. The daemon finds one (a probe network that is removed at once);
+/// the daemons of tests running in parallel may take it before our create, which the daemon
+/// then refuses (it checks the host's routes under the host-wide lock), and we try again.
+fn create_on_free_subnet(d: &Daemon, name: &str, extra: impl Fn(&str) -> Vec<String>) -> String {
+    let c = Client::Docker;
+    for _ in 0..10 {
+        let probe = format!("{name}-probe");
+        d.ok(c, &["network", "create", &probe]);
+        let subnet = subnet_of(d, &probe);
+        d.ok(c, &["network", "rm", &probe]);
+        let mut args = vec!["network".to_string(), "create".into(), "--subnet".into(), subnet.clone()];
+        args.extend(extra(&subnet));
+        args.push(name.into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = d.docker(&args);
+        if out.status.success() {
+            return subnet;
+        }
+        assert!(stderr(&out).contains("overlaps"), "{args:?}: {}", stderr(&out));
+    }
+    panic!("no free subnet for {name} after 10 tries");
+}
+
 /// The first three octets of a subnet's address (`172.18.0` for `172.18.0.0/16`).
 fn base_of(subnet: &str) -> String {
     subnet.split('/').next().unwrap_or_default().rsplit_once('.').map(|(a, _)| a.to_string()).unwrap_or_default()
@@ -391,24 +411,22 @@ fn network_options_static_addresses_and_ipam_across_restarts() {
     let mut d = Daemon::start();
     let c = Client::Docker;
     d.busybox(c, "busybox");
-    // Two free subnets the daemon found (both probes exist at once, so they differ).
-    d.ok(c, &["network", "create", "probe1"]);
-    d.ok(c, &["network", "create", "probe2"]);
-    let subnet_of = |n: &str| d.ok(c, &["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}}", n]).trim().to_string();
-    let (s1, s2) = (subnet_of("probe1"), subnet_of("probe2"));
-    d.ok(c, &["network", "rm", "probe1", "probe2"]);
-    let (b1, b2) = (base_of(&s1), base_of(&s2));
-
-    // Gateway, a four-address ip-range and the bridge's name as a driver option.
-    let (gw, range, brname) = (format!("{b1}.254"), format!("{b1}.128/30"), format!("{}r", d.bridge));
+    // Gateway, a four-address ip-range and the bridge's name as a driver option, on a subnet
+    // the user chose (a free one).
+    let brname = format!("{}r", d.bridge);
     let name_opt = format!("com.docker.network.bridge.name={brname}");
-    d.ok(c, &["network", "create", "--subnet", &s1, "--gateway", &gw, "--ip-range", &range, "-o", &name_opt, "ranged"]);
+    let s1 = create_on_free_subnet(&d, "ranged", |s| {
+        let b = base_of(s);
+        vec![format!("--gateway={b}.254"), format!("--ip-range={b}.128/30"), "-o".into(), name_opt.clone()]
+    });
+    let b1 = base_of(&s1);
+    let (gw, range) = (format!("{b1}.254"), format!("{b1}.128/30"));
     let ipam = d.ok(c, &["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}} {{.IPRange}}{{end}}", "ranged"]);
     assert_eq!(ipam.trim(), format!("{s1} {gw} {range}"));
     let addr = std::process::Command::new("ip").args(["-o", "-4", "addr", "show", "dev", &brname]).output().expect("ip");
     let prefix = s1.split('/').nth(1).unwrap_or_default();
     assert!(String::from_utf8_lossy(&addr.stdout).contains(&format!("inet {gw}/{prefix} ")), "bridge {brname}: {}", String::from_utf8_lossy(&addr.stdout));
-    d.ok(c, &["network", "create", "--subnet", &s2, "second"]);
+    let b2 = base_of(&create_on_free_subnet(&d, "second", |_| Vec::new()));
 
     // connect --ip --alias on a created container, before its first start.
     d.ok(c, &["create", "--name", "late", "--network", "ranged", "busybox", "sh", "-c", WEB]);
