@@ -99,4 +99,5 @@ printf '\nbuild of busybox + RUN + %s MB COPY + ENV + WORKDIR + CMD, %s runs (ms
 printf '%-34s %16s %16s %16s\n' "" "berth (docker)" "berth (berth)" "docker-engine"
 printf '%-34s %16s %16s %16s\n' "cold build (--no-cache)" "$(ms "$BC_MED") / $(ms "$BC_MIN")" "$(ms "$OC_MED") / $(ms "$OC_MIN")" "$(ms "$PC_MED") / $(ms "$PC_MIN")"
 printf '%-34s %16s %16s %16s\n' "fully cached rebuild" "$(ms "$BK_MED") / $(ms "$BK_MIN")" "$(ms "$OK_MED") / $(ms "$OK_MIN")" "$(ms "$PK_MED") / $(ms "$PK_MIN")"
+printf 'load average while measuring: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'targets: cached < 100 ms (Docker: 256 ms), cold <= half of Docker'"'"'s (1480 ms)\n'

@@ -1,8 +1,10 @@
 //! `build` with the classic builder: the context directory becomes a tar (honouring
-//! `.dockerignore`, owners zeroed like docker's), streamed to `POST /build`; on a terminal the
+//! `.dockerignore`, owners zeroed like docker's), written by a thread while it is streamed
+//! to `POST /build` ([`body`]); on a terminal the
 //! stream is shown as a compact live view ([`view`]), elsewhere its lines are printed as
 //! `docker build` prints them; a failed step's `errorDetail.code` becomes the exit code.
 
+mod body;
 mod view;
 
 use std::collections::BTreeMap;
@@ -130,7 +132,7 @@ fn header_for(meta: &std::fs::Metadata) -> tar::Header {
 }
 
 /// Appends the context directory (minus ignored paths) to `b`.
-fn add_dir(b: &mut tar::Builder<Vec<u8>>, root: &Path, rel: &str, ignore: &DockerIgnore, keep: &[String]) -> Result<()> {
+fn add_dir<W: std::io::Write>(b: &mut tar::Builder<W>, root: &Path, rel: &str, ignore: &DockerIgnore, keep: &[String]) -> Result<()> {
     let dir = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
     let mut entries: Vec<_> = std::fs::read_dir(&dir)?.collect::<std::io::Result<_>>()?;
     entries.sort_by_key(|e| e.file_name());
@@ -165,7 +167,7 @@ fn add_dir(b: &mut tar::Builder<Vec<u8>>, root: &Path, rel: &str, ignore: &Docke
     Ok(())
 }
 
-fn append_file(b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]) -> Result<()> {
+fn append_file<W: std::io::Write>(b: &mut tar::Builder<W>, name: &str, data: &[u8]) -> Result<()> {
     let mut h = tar::Header::new_gnu();
     h.set_size(data.len() as u64);
     h.set_mode(0o600);
@@ -178,7 +180,7 @@ fn append_file(b: &mut tar::Builder<Vec<u8>>, name: &str, data: &[u8]) -> Result
 /// An extra Dockerfile (stdin, or outside the context) is also listed, with
 /// `.dockerignore` itself, in the `.dockerignore` sent along, so the daemon drops both
 /// from the context and `COPY . .` does not pick them up (as docker's CLI does).
-pub fn context_tar(dir: &Path, dockerfile: &str, extra: Option<(&str, &[u8])>) -> Result<Vec<u8>> {
+pub fn context_tar<W: std::io::Write>(out: W, dir: &Path, dockerfile: &str, extra: Option<(&str, &[u8])>) -> Result<W> {
     let ignore_text = std::fs::read_to_string(dir.join(".dockerignore")).unwrap_or_default();
     let mut ignore = DockerIgnore::parse(&ignore_text).map_err(|e| CliError::msg(e.to_string()))?;
     let mut keep = vec![dockerfile.to_string()];
@@ -188,7 +190,7 @@ pub fn context_tar(dir: &Path, dockerfile: &str, extra: Option<(&str, &[u8])>) -
     } else {
         keep.push(".dockerignore".to_string());
     }
-    let mut b = tar::Builder::new(Vec::new());
+    let mut b = tar::Builder::new(out);
     add_dir(&mut b, dir, "", &ignore, &keep)?;
     if let Some((name, data)) = extra {
         append_file(&mut b, name, data)?;
@@ -198,13 +200,27 @@ pub fn context_tar(dir: &Path, dockerfile: &str, extra: Option<(&str, &[u8])>) -
 }
 
 fn is_tar(data: &[u8]) -> bool {
-    data.len() > 262 && &data[257..262] == b"ustar" || data.starts_with(&[0x1f, 0x8b]) || data.starts_with(b"BZh") || data.starts_with(&[0xfd, b'7', b'z', b'X', b'Z'])
+    data.len() > 262 && &data[257..262] == b"ustar"
+        || data.starts_with(&[0x1f, 0x8b])
+        || data.starts_with(b"BZh")
+        || data.starts_with(&[0xfd, b'7', b'z', b'X', b'Z'])
+}
+
+/// What is sent as the request body.
+enum Payload {
+    /// Nothing (a remote context).
+    None,
+    /// A tar already in memory (from stdin).
+    Tar(Vec<u8>),
+    /// A context directory, tarred while it is sent; `extra` is a Dockerfile from elsewhere
+    /// added under the given name.
+    Dir { dir: PathBuf, name: String, extra: Option<Vec<u8>> },
 }
 
 /// Works out the body and the `dockerfile` parameter for the context argument.
-fn prepare(a: &BuildArgs) -> Result<(Option<Vec<u8>>, String, Option<String>)> {
+fn prepare(a: &BuildArgs) -> Result<(Payload, String, Option<String>)> {
     if a.context.starts_with("http://") || a.context.starts_with("https://") || a.context.starts_with("git@") || a.context.starts_with("git://") {
-        return Ok((None, a.file.clone().unwrap_or_default(), Some(a.context.clone())));
+        return Ok((Payload::None, a.file.clone().unwrap_or_default(), Some(a.context.clone())));
     }
     if a.context == "-" {
         if a.file.as_deref() == Some("-") {
@@ -213,14 +229,14 @@ fn prepare(a: &BuildArgs) -> Result<(Option<Vec<u8>>, String, Option<String>)> {
         let mut data = Vec::new();
         std::io::stdin().read_to_end(&mut data)?;
         if is_tar(&data) {
-            return Ok((Some(data), a.file.clone().unwrap_or_default(), None));
+            return Ok((Payload::Tar(data), a.file.clone().unwrap_or_default(), None));
         }
         let mut b = tar::Builder::new(Vec::new());
         let mut h = tar::Header::new_gnu();
         h.set_size(data.len() as u64);
         h.set_mode(0o600);
         b.append_data(&mut h, "Dockerfile", data.as_slice())?;
-        return Ok((Some(b.into_inner()?), "Dockerfile".into(), None));
+        return Ok((Payload::Tar(b.into_inner()?), "Dockerfile".into(), None));
     }
     let dir = PathBuf::from(&a.context);
     if !dir.is_dir() {
@@ -238,7 +254,13 @@ fn prepare(a: &BuildArgs) -> Result<(Option<Vec<u8>>, String, Option<String>)> {
             match path.strip_prefix(&root) {
                 Ok(rel) if path.exists() => (rel.to_string_lossy().to_string(), None),
                 _ => {
-                    let text = std::fs::read(&path).map_err(|e| CliError::msg(format!("unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {}: {}", path.display(), opts::io_text(&e))))?;
+                    let text = std::fs::read(&path).map_err(|e| {
+                        CliError::msg(format!(
+                            "unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {}: {}",
+                            path.display(),
+                            opts::io_text(&e)
+                        ))
+                    })?;
                     (random_name(), Some(text))
                 }
             }
@@ -247,27 +269,45 @@ fn prepare(a: &BuildArgs) -> Result<(Option<Vec<u8>>, String, Option<String>)> {
             let p = dir.join("Dockerfile");
             if !p.exists() {
                 let abs = std::path::absolute(&p).unwrap_or(p);
-                return Err(CliError::msg(format!("unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {}: no such file or directory", abs.display())));
+                return Err(CliError::msg(format!(
+                    "unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {}: no such file or directory",
+                    abs.display()
+                )));
             }
             ("Dockerfile".to_string(), None)
         }
     };
-    let tar = context_tar(&dir, &name, extra.as_deref().map(|d| (name.as_str(), d)))?;
-    Ok((Some(tar), name, None))
+    Ok((Payload::Dir { dir, name: name.clone(), extra }, name, None))
 }
 
 /// `berth build`.
 pub async fn run(ctx: &Ctx, a: BuildArgs) -> Result<i32> {
     let args = a.clone();
-    let (body, dockerfile, remote) = tokio::task::spawn_blocking(move || prepare(&args)).await.map_err(|e| CliError::msg(e.to_string()))??;
+    let (payload, dockerfile, remote) = tokio::task::spawn_blocking(move || prepare(&args)).await.map_err(|e| CliError::msg(e.to_string()))??;
     let q = build_query(&a, &dockerfile, remote.as_deref())?;
-    if let (Some(tar), false) = (&body, a.quiet) {
-        println!("Sending build context to Docker daemon  {}", super::format::human_size(tar.len() as f64));
-    }
-    let body = body.map(full).unwrap_or_else(empty);
+    let (body, sent) = match payload {
+        Payload::None => (empty(), None),
+        Payload::Tar(tar) => {
+            let n = tar.len() as u64;
+            (full(tar), Some(body::Sent::done(n)))
+        }
+        Payload::Dir { dir, name, extra } => {
+            let (body, sent) = body::stream(move |w| context_tar(w, &dir, &name, extra.as_deref().map(|d| (name.as_str(), d))).map(drop));
+            (body, Some(sent))
+        }
+    };
     let registry_config = registry_config(&ctx.config_dir);
     let headers = [("Content-Type", "application/x-tar"), ("X-Registry-Config", registry_config.as_str())];
-    let resp = ctx.client.call(Method::POST, &format!("/build{q}"), body, &headers).await?;
+    let resp = ctx.client.call(Method::POST, &format!("/build{q}"), body, &headers).await;
+    // The daemon answers once it has read the whole context: a context that could not be
+    // read is reported as such rather than as whatever the daemon made of the cut stream.
+    if let Some(sent) = &sent {
+        sent.result().await?;
+        if !a.quiet {
+            println!("Sending build context to Docker daemon  {}", super::format::human_size(sent.bytes() as f64));
+        }
+    }
+    let resp = resp?;
     let (aux, quiet_id) = match terminal_width() {
         _ if a.quiet => {
             // The daemon sends only the id (no aux) in quiet mode: print it and keep it.
@@ -281,7 +321,10 @@ pub async fn run(ctx: &Ctx, a: BuildArgs) -> Result<i32> {
     };
     if let Some(file) = &a.iidfile {
         let from_aux = aux.iter().rev().find_map(|v| v["ID"].as_str().map(String::from));
-        let id = from_aux.or(quiet_id).filter(|id| !id.is_empty()).ok_or_else(|| CliError::msg(format!("Server did not provide an image ID. Cannot write {file}")))?;
+        let id = from_aux
+            .or(quiet_id)
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| CliError::msg(format!("Server did not provide an image ID. Cannot write {file}")))?;
         std::fs::write(file, id).map_err(|e| CliError::msg(format!("failed to write image ID to file: {e}")))?;
     }
     Ok(0)
@@ -381,7 +424,7 @@ mod tests {
         let _ = std::fs::write(dir.join("node_modules/x/a"), "x");
         let _ = std::fs::write(dir.join("src/main.rs"), "fn main(){}");
         let _ = std::fs::write(dir.join("debug.log"), "log");
-        let tar = context_tar(&dir, "Dockerfile", None).unwrap_or_default();
+        let tar = context_tar(Vec::new(), &dir, "Dockerfile", None).unwrap_or_default();
         let mut names: Vec<String> = tar::Archive::new(tar.as_slice())
             .entries()
             .map(|es| es.filter_map(|e| e.ok().and_then(|e| e.path().ok().map(|p| p.display().to_string()))).collect())

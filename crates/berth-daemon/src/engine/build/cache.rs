@@ -21,7 +21,7 @@ use crate::error::EngineError;
 pub const BUILD_CACHE: Table = TableDefinition::new("build_cache");
 
 /// Version of the key derivation; bump it when what goes into a key changes.
-const KEY_VERSION: &str = "berth-build-cache/1";
+const KEY_VERSION: &str = "berth-build-cache/2";
 
 /// What a key points at.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,7 +57,9 @@ impl CacheKey {
 impl Engine {
     /// The image a previous build made for `key` from `parent`, if it still exists.
     pub(crate) fn cache_lookup(&self, key: &CacheKey, parent: &str) -> Result<Option<ImageRecord>, EngineError> {
-        let Some(entry) = self.meta.get::<CacheEntry>(BUILD_CACHE, key.as_str())? else { return Ok(None) };
+        let Some(entry) = self.meta.get::<CacheEntry>(BUILD_CACHE, key.as_str())? else {
+            return Ok(None);
+        };
         if entry.parent != parent {
             return Ok(None);
         }

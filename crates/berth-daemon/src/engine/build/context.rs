@@ -1,19 +1,21 @@
-//! A build's private workspace under `<data-root>/build/<id>/`: the unpacked context and one
-//! scratch directory per step (overlay upper and work dirs, mount points). Dropping the
-//! workspace unmounts and deletes whatever is left; a daemon that died mid-build has its
-//! leftovers removed before its next build.
+//! A build's private workspace under `<data-root>/build/<id>/`: the context tar as received
+//! ([`Spool`]) with its [`ContextIndex`], the context unpacked only when a step needs it on
+//! disk, and one scratch directory per step (overlay upper and work dirs, mount points).
+//! Dropping the workspace unmounts and deletes whatever is left; a daemon that died
+//! mid-build has its leftovers removed before its next build.
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use berth_archive::inroot;
 use berth_archive::{apply_layer, ApplyOptions, WhiteoutMode};
 use berth_build::DockerIgnore;
 
-use super::index::{ContextIndex, Indexer};
+use super::index::{self, ContextIndex, Kind, Lookup, Node};
+use super::spool::{Recorder, Spool, SpoolReader};
 use crate::error::EngineError;
 
 /// Largest Dockerfile read (Docker has no limit; 16 MiB is far beyond any real one).
@@ -26,16 +28,78 @@ static CLEANED: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
 pub struct Workspace {
     /// `<data-root>/build/<id>`.
     pub dir: PathBuf,
-    /// The unpacked context.
-    pub context: PathBuf,
-    /// Checksums of the context's files, made while unpacking.
-    pub index: std::sync::Arc<ContextIndex>,
+    /// The build context.
+    pub context: Arc<Context>,
     steps: AtomicUsize,
+}
+
+/// The build context: the tar as received, its index, and the directory it is unpacked
+/// into on first need.
+pub struct Context {
+    dir: PathBuf,
+    spool: Spool,
+    /// What the tar holds (see [`ContextIndex`]).
+    pub index: ContextIndex,
+    /// Build files `.dockerignore` drops, removed from the directory once unpacked.
+    dropped: Vec<String>,
+    unpacked: Mutex<bool>,
 }
 
 fn io_err<'a>(what: &str, path: &'a Path) -> impl FnOnce(std::io::Error) -> EngineError + 'a {
     let what = what.to_string();
     move |e| EngineError::internal(&format!("{what} {}", path.display()), e)
+}
+
+impl Context {
+    /// The context directory, unpacked from the spool on the first call (with the layer
+    /// applier, which keeps every entry inside it whatever the tar holds).
+    pub fn root(&self) -> Result<&Path, EngineError> {
+        let mut done = self.unpacked.lock().unwrap_or_else(|p| p.into_inner());
+        if !*done {
+            let started = std::time::Instant::now();
+            std::fs::create_dir_all(&self.dir).map_err(io_err("create", &self.dir))?;
+            let opts = ApplyOptions { whiteouts: WhiteoutMode::Plain, same_owner: true };
+            apply_layer(&self.dir, self.spool.all(), &opts).map_err(|e| EngineError::Invalid(format!("failed to read build context: {e}")))?;
+            for name in &self.dropped {
+                inroot::remove_file_in_root(&self.dir, name).map_err(io_err("remove", Path::new(name)))?;
+            }
+            *done = true;
+            tracing::debug!(elapsed = ?started.elapsed(), "build context unpacked");
+        }
+        Ok(&self.dir)
+    }
+
+    /// Where the context is (or will be) unpacked.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The content of a regular file of the index.
+    pub fn content(&self, node: &Node) -> SpoolReader<'_> {
+        self.spool.range(node.offset, node.size)
+    }
+
+    /// Up to `limit` bytes of the file at `rel` (symlinks followed inside the context),
+    /// `None` when there is no regular file there.
+    fn read_small(&self, rel: &str, limit: u64) -> Result<Option<Vec<u8>>, EngineError> {
+        let mut text = Vec::new();
+        match self.index.resolve(rel) {
+            Lookup::Found(n) if n.kind == Kind::File => {
+                self.content(n).take(limit).read_to_end(&mut text).map_err(io_err("read", Path::new(rel)))?;
+            }
+            Lookup::Found(_) | Lookup::Missing => return Ok(None),
+            Lookup::Unknown => {
+                let root = self.root()?;
+                match inroot::metadata_in_root(root, rel) {
+                    Ok(m) if m.is_file() => {}
+                    _ => return Ok(None),
+                }
+                let file = inroot::open_in_root(root, rel).map_err(io_err("open", Path::new(rel)))?;
+                file.take(limit).read_to_end(&mut text).map_err(io_err("read", Path::new(rel)))?;
+            }
+        }
+        Ok(Some(text))
+    }
 }
 
 impl Workspace {
@@ -44,9 +108,15 @@ impl Workspace {
         let base = data_root.join("build");
         clean_stale_once(&base);
         let dir = base.join(berth_image::random_hex(8));
-        let context = dir.join("context");
-        std::fs::create_dir_all(&context).map_err(io_err("create", &context))?;
-        Ok(Self { dir, context, index: Default::default(), steps: AtomicUsize::new(0) })
+        std::fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+        let context = Context {
+            dir: dir.join("context"),
+            spool: Spool::new(dir.join("context.tar")),
+            index: ContextIndex::default(),
+            dropped: Vec::new(),
+            unpacked: Mutex::new(false),
+        };
+        Ok(Self { dir, context: Arc::new(context), steps: AtomicUsize::new(0) })
     }
 
     /// A new, empty scratch directory for one step.
@@ -57,17 +127,16 @@ impl Workspace {
         Ok(dir)
     }
 
-    /// Unpacks the context tar (plain or gzip) with the layer applier, which keeps every
-    /// entry inside the context directory whatever the tar holds.
-    /// Files are checksummed on the side as they stream by ([`ContextIndex`]).
-    pub fn unpack(&mut self, body: impl Read) -> Result<(), EngineError> {
+    /// Receives the context tar (plain or gzip) into the spool, indexing it on the way.
+    /// A tar the index cannot describe is unpacked right away, so that a broken one fails
+    /// here, before the build's output starts.
+    pub fn receive(&mut self, body: impl Read) -> Result<(), EngineError> {
         let tar = berth_image::import::decompress(body).map_err(|e| EngineError::Invalid(format!("failed to read build context: {e}")))?;
-        let opts = ApplyOptions { whiteouts: WhiteoutMode::Plain, same_owner: true };
-        let indexer = Indexer::start().map_err(|e| EngineError::internal("start context indexer", e))?;
-        let applied = apply_layer(&self.context, indexer.tee(Terminated::new(tar)), &opts);
-        let index = indexer.finish();
-        applied.map_err(|e| EngineError::Invalid(format!("failed to read build context: {e}")))?;
-        self.index = std::sync::Arc::new(index);
+        let ctx = Arc::get_mut(&mut self.context).ok_or_else(|| EngineError::Internal("build context already shared".into()))?;
+        ctx.index = index::scan(Recorder { inner: Terminated::new(tar), spool: &mut ctx.spool });
+        if !ctx.index.trusted() {
+            self.context.root()?;
+        }
         Ok(())
     }
 
@@ -79,14 +148,12 @@ impl Workspace {
             candidates.push("dockerfile".into());
         }
         for candidate in &candidates {
-            match inroot::metadata_in_root(&self.context, candidate) {
-                Ok(m) if m.is_file() => {}
-                _ => continue,
+            let Some(rel) = clean(candidate) else {
+                continue;
+            };
+            if let Some(text) = self.context.read_small(&rel, MAX_DOCKERFILE)? {
+                return Ok(text);
             }
-            let file = inroot::open_in_root(&self.context, candidate).map_err(io_err("open", Path::new(candidate)))?;
-            let mut text = Vec::new();
-            file.take(MAX_DOCKERFILE).read_to_end(&mut text).map_err(io_err("read", Path::new(candidate)))?;
-            return Ok(text);
         }
         Err(EngineError::Invalid(format!("Cannot locate specified Dockerfile: {name}")))
     }
@@ -94,16 +161,24 @@ impl Workspace {
     /// Removes `.dockerignore` and the Dockerfile from the context when `.dockerignore`
     /// lists them, as Docker does: clients send both regardless, and `COPY . .` must not
     /// pick them up then. Other ignored files were already left out by the client.
-    pub fn drop_ignored_build_files(&self, dockerfile: &str) -> Result<(), EngineError> {
-        let Ok(file) = inroot::open_in_root(&self.context, ".dockerignore") else { return Ok(()) };
-        let mut text = String::new();
-        let _ = file.take(MAX_DOCKERFILE).read_to_string(&mut text);
+    pub fn drop_ignored_build_files(&mut self, dockerfile: &str) -> Result<(), EngineError> {
+        let Some(raw) = self.context.read_small(".dockerignore", MAX_DOCKERFILE)? else {
+            return Ok(());
+        };
+        let text = String::from_utf8_lossy(&raw);
         let ignore = DockerIgnore::parse(&text).map_err(|e| EngineError::Invalid(format!("failed to parse .dockerignore: {e}")))?;
         let dockerfile = if dockerfile.is_empty() { berth_build::DEFAULT_FILE_NAME } else { dockerfile };
+        let ctx = Arc::get_mut(&mut self.context).ok_or_else(|| EngineError::Internal("build context already shared".into()))?;
+        let unpacked = *ctx.unpacked.lock().unwrap_or_else(|p| p.into_inner());
         for name in [".dockerignore", dockerfile] {
             let clean = name.trim_start_matches("./");
             if ignore.matches(clean) {
-                inroot::remove_file_in_root(&self.context, clean).map_err(io_err("remove", Path::new(clean)))?;
+                ctx.index.remove_file(clean);
+                if unpacked {
+                    inroot::remove_file_in_root(&ctx.dir, clean).map_err(io_err("remove", Path::new(clean)))?;
+                } else {
+                    ctx.dropped.push(clean.to_string());
+                }
             }
         }
         Ok(())
@@ -121,18 +196,35 @@ impl Workspace {
     }
 }
 
+/// A path inside the context, cleaned as the layer applier would place it (`None` when its
+/// `..` climb out).
+fn clean(path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for comp in path.split('/') {
+        match comp {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            c => parts.push(c),
+        }
+    }
+    Some(parts.join("/"))
+}
+
 /// A tar stream completed with what a producer may have left off: the padding of the last
 /// entry and the end-of-archive blocks. The docker CLI closes the pipe of the context it
 /// rewrites for `-f -` before its tar writer writes them; Go's reader, and so Docker's
 /// daemon, treats that end as clean, so we must too.
-struct Terminated<R> {
+pub struct Terminated<R> {
     inner: Option<R>,
     seen: u64,
     tail: u64,
 }
 
 impl<R: Read> Terminated<R> {
-    fn new(inner: R) -> Self {
+    /// Completes `inner`.
+    pub fn new(inner: R) -> Self {
         Self { inner: Some(inner), seen: 0, tail: 0 }
     }
 }

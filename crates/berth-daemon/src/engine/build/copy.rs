@@ -8,11 +8,13 @@
 //! `WORKDIR` and written through the same in-root resolution (see [`super::copy_apply`]).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use berth_build::{CopySource, Location};
 use berth_image::ImageRecord;
 
 use super::cache::CacheKey;
+use super::context::Context;
 use super::copy_apply::{self, Attrs, CopyJob, Source};
 use super::rootfs::StepRoot;
 use super::stage::{Builder, StageState};
@@ -38,7 +40,31 @@ struct Request<'a> {
 struct SourceRoot {
     path: std::path::PathBuf,
     image_id: String,
+    /// The build context (unpacked only when the disk is needed).
+    context: Option<Arc<Context>>,
     _mount: Option<StepRoot>,
+}
+
+/// A tree sources are looked up in: a directory on disk, or the context's index. `None`
+/// answers mean the tree cannot tell.
+pub trait SourceTree {
+    /// Whether `rel` exists (symlinks followed inside the tree).
+    fn exists(&self, rel: &str) -> Option<bool>;
+    /// The names in directory `rel`, sorted, each with whether it is a directory.
+    fn list(&self, rel: &str) -> Option<std::io::Result<Vec<(String, bool)>>>;
+}
+
+/// A directory on disk, read with in-root resolution.
+struct DiskTree<'a>(&'a Path);
+
+impl SourceTree for DiskTree<'_> {
+    fn exists(&self, rel: &str) -> Option<bool> {
+        Some(berth_archive::inroot::metadata_in_root(self.0, rel).is_ok())
+    }
+
+    fn list(&self, rel: &str) -> Option<std::io::Result<Vec<(String, bool)>>> {
+        Some(berth_archive::inroot::list_in_root(self.0, rel).map(|v| v.into_iter().map(|(n, d)| (n.to_string_lossy().into_owned(), d)).collect()))
+    }
 }
 
 impl Builder {
@@ -117,6 +143,9 @@ impl Builder {
         let (images, base, step) = (self.engine.images.clone(), state.image.clone(), self.ws.step_dir()?);
         let (chown, from_image, decompress, loc2) = (req.chown.map(String::from), req.from.is_some(), req.decompress, loc.clone());
         let layer = Engine::blocking(move || {
+            if let Some(ctx) = &src.context {
+                ctx.root()?;
+            }
             let root = StepRoot::mount(&images, base.as_ref(), step)?;
             let owner = match &chown {
                 Some(spec) => Some(resolve_chown(root.path(), spec).map_err(|e| step_err(&loc2, e))?),
@@ -150,7 +179,8 @@ impl Builder {
 
     async fn source_root(&mut self, from: Option<&str>, loc: &Location) -> Result<SourceRoot, BuildError> {
         let Some(from) = from else {
-            return Ok(SourceRoot { path: self.ws.context.clone(), image_id: String::new(), _mount: None });
+            let ctx = self.ws.context.clone();
+            return Ok(SourceRoot { path: ctx.dir().to_path_buf(), image_id: String::new(), context: Some(ctx), _mount: None });
         };
         let image: Option<ImageRecord> = match self.stage_ref(from) {
             Some(result) => result,
@@ -159,7 +189,7 @@ impl Builder {
         let (images, step) = (self.engine.images.clone(), self.ws.step_dir()?);
         let id = image.as_ref().map(|i| i.id.clone()).unwrap_or_default();
         let mount = Engine::blocking(move || StepRoot::mount(&images, image.as_ref(), step)).await?;
-        Ok(SourceRoot { path: mount.path().to_path_buf(), image_id: id, _mount: Some(mount) })
+        Ok(SourceRoot { path: mount.path().to_path_buf(), image_id: id, context: None, _mount: Some(mount) })
     }
 
     /// The result of an earlier stage named `from` (by name or index), `Some(None)` for one
@@ -173,27 +203,33 @@ impl Builder {
         self.results.get(index).cloned()
     }
 
-    /// Sources after globbing, and their combined checksum.
+    /// Sources after globbing, and their combined checksum. Sources from the context are
+    /// answered by its index when it can; otherwise the context is unpacked and read.
     async fn plan(&self, src: &SourceRoot, req: &Request<'_>, dest: &str, loc: &Location) -> Result<(Vec<Source>, String), BuildError> {
-        let (root, raw, cmd, context) = (src.path.clone(), req.sources.to_vec(), req.cmd, req.from.is_none());
-        let planned = Engine::blocking(move || Ok(plan_sources(&root, &raw, cmd, context))).await?;
-        let sources = planned.map_err(|e| BuildError::at(loc, format!("{cmd} failed: {e}")))?;
+        let (root, raw, cmd, context) = (src.path.clone(), req.sources.to_vec(), req.cmd, src.context.clone());
+        let started = std::time::Instant::now();
+        let planned = Engine::blocking(move || {
+            if let Some(ctx) = &context {
+                if let Some(answer) = super::from_index::plan(&ctx.index, &raw, cmd) {
+                    return Ok(answer.map_err(|e| (false, e)));
+                }
+                ctx.root()?;
+            }
+            let sources = match plan_sources(&DiskTree(&root), &raw, cmd, context.is_some()) {
+                Ok(s) => s.unwrap_or_default(),
+                Err(e) => return Ok(Err((false, e))),
+            };
+            let hashes = sources.iter().map(|s| copy_apply::source_hash(&root, s)).collect::<Result<Vec<_>, _>>();
+            Ok(hashes.map(|h| (sources, h)).map_err(|e| (true, format!("checksum sources: {e}"))))
+        })
+        .await
+        .map_err(|e| self.located(loc, e))?;
+        let (sources, hashes) =
+            planned.map_err(|(internal, e)| if internal { BuildError::at(loc, e) } else { BuildError::at(loc, format!("{cmd} failed: {e}")) })?;
+        tracing::debug!(elapsed = ?started.elapsed(), "copy sources checksummed");
         if sources.len() > 1 && !dest.ends_with('/') {
             return Err(BuildError::at(loc, format!("When using {cmd} with more than one source file, the destination must be a directory and end with a /")));
         }
-        let root = src.path.clone();
-        let list = sources.clone();
-        let index = req.from.is_none().then(|| self.ws.index.clone());
-        let started = std::time::Instant::now();
-        let hashes = Engine::blocking(move || {
-            list.iter()
-                .map(|s| copy_apply::source_hash(&root, s, index.as_deref()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| EngineError::internal("checksum sources", e))
-        })
-        .await
-        .map_err(|e| BuildError::at(loc, e))?;
-        tracing::debug!(elapsed = ?started.elapsed(), "copy sources checksummed");
         let hash = match hashes.as_slice() {
             [one] => one.clone(),
             many => format!("multi:{}", berth_image::Digest::of(many.join(",").as_bytes()).hex()),
@@ -206,8 +242,9 @@ fn step_err(loc: &Location, e: impl std::fmt::Display) -> EngineError {
     EngineError::Invalid(format!("{loc}: {e}"))
 }
 
-/// Expands the raw sources into paths that exist in `root` (or heredoc files).
-fn plan_sources(root: &Path, raw: &[CopySource], cmd: &str, context: bool) -> Result<Vec<Source>, String> {
+/// Expands the raw sources into paths that exist in `tree` (or heredoc files); `Ok(None)`
+/// when the tree cannot tell.
+pub fn plan_sources(tree: &dyn SourceTree, raw: &[CopySource], cmd: &str, context: bool) -> Result<Option<Vec<Source>>, String> {
     let mut out = Vec::new();
     for source in raw {
         let path = match source {
@@ -225,11 +262,26 @@ fn plan_sources(root: &Path, raw: &[CopySource], cmd: &str, context: bool) -> Re
         }
         let rel = clean_source(path).ok_or_else(|| format!("forbidden path outside the build context: {path} ()"))?;
         if super::glob::has_wildcards(&rel) {
-            let matches = super::glob::expand(root, &rel).map_err(|e| format!("{path}: {e}"))?;
+            let mut unknown = false;
+            let mut list = |prefix: &str| match tree.list(prefix) {
+                Some(r) => r,
+                None => {
+                    unknown = true;
+                    Err(std::io::Error::other("unknown"))
+                }
+            };
+            let expanded = super::glob::expand_with(&mut list, &rel);
+            if unknown {
+                return Ok(None);
+            }
+            let matches = expanded.map_err(|e| format!("{path}: {e}"))?;
             out.extend(matches.into_iter().map(|m| Source::Path { name: base_name(&m), rel: m }));
             continue;
         }
-        if berth_archive::inroot::metadata_in_root(root, &rel).is_err() {
+        let Some(exists) = tree.exists(&rel) else {
+            return Ok(None);
+        };
+        if !exists {
             return Err(if context {
                 format!("file not found in build context or excluded by .dockerignore: stat {path}: file does not exist")
             } else {
@@ -241,7 +293,7 @@ fn plan_sources(root: &Path, raw: &[CopySource], cmd: &str, context: bool) -> Re
     if out.is_empty() {
         return Err("no source files were specified".into());
     }
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// A source path relative to its root, or `None` when its `..` climb out of it.
@@ -288,8 +340,10 @@ fn resolve_chown(root: &Path, spec: &str) -> Result<(u32, u32), String> {
         [u, g] => (*u, *g),
         _ => return Err(format!("invalid chown string format: {spec}")),
     };
-    let uid = lookup(root, "/etc/passwd", user).map_err(|e| format!("unable to convert uid/gid chown string to host mapping: can't find uid for user {user}: {e}"))?;
-    let gid = lookup(root, "/etc/group", group).map_err(|e| format!("unable to convert uid/gid chown string to host mapping: can't find gid for group {group}: {e}"))?;
+    let uid = lookup(root, "/etc/passwd", user)
+        .map_err(|e| format!("unable to convert uid/gid chown string to host mapping: can't find uid for user {user}: {e}"))?;
+    let gid = lookup(root, "/etc/group", group)
+        .map_err(|e| format!("unable to convert uid/gid chown string to host mapping: can't find gid for group {group}: {e}"))?;
     Ok((uid, gid))
 }
 

@@ -16,8 +16,6 @@ use std::path::{Path, PathBuf};
 use berth_archive::inroot::{self, EntryKind, WalkEntry};
 use berth_archive::{apply_layer, ApplyOptions, DigestWriter, WhiteoutMode};
 
-use super::index::ContextIndex;
-
 /// One source of a copy, after globbing.
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -61,16 +59,11 @@ fn join(dir: &str, name: &str) -> String {
 /// The checksum of one source as the cache sees it: `file:` or `dir:` and the sha256 of
 /// every entry's name, type, mode, owner, size, link target, content, and for files and
 /// symlinks their mtime (which the copy preserves, so touching a file invalidates it;
-/// Docker leaves times out).
-pub fn source_hash(root: &Path, source: &Source, index: Option<&ContextIndex>) -> io::Result<String> {
+/// Docker leaves times out). [`super::from_index`] computes the same from the context's
+/// index.
+pub fn source_hash(root: &Path, source: &Source) -> io::Result<String> {
     let (rel, data) = match source {
-        Source::Inline { name, data } => {
-            let mut w = DigestWriter::new(io::sink());
-            w.write_all(name.as_bytes())?;
-            w.write_all(&[0])?;
-            w.write_all(data)?;
-            return Ok(format!("file:{}", hex_of(&w.digest())));
-        }
+        Source::Inline { name, data } => return Ok(inline_hash(name, data)),
         Source::Path { rel, name } => (rel, name),
     };
     let mut summary = DigestWriter::new(io::sink());
@@ -82,45 +75,69 @@ pub fn source_hash(root: &Path, source: &Source, index: Option<&ContextIndex>) -
             kind = "dir";
             return Ok(());
         }
-        if e.kind == EntryKind::Dir {
-            // Directory times change with every entry added and are made up for
-            // directories a context tar does not list: they would defeat the cache.
-            e.mtime = (0, 0);
-        }
-        let known = match (index, &e.kind) {
-            (Some(idx), EntryKind::File) => {
-                let path = if rel.is_empty() { e.rel.to_string_lossy().into_owned() } else { format!("{rel}/{}", e.rel.to_string_lossy()) };
-                idx.lookup(path.trim_end_matches('/'), e.size).map(String::from)
-            }
-            _ => None,
-        };
-        let content = match (known, e.file.take()) {
-            (Some(digest), _) => digest,
-            (None, Some(mut f)) => {
+        let content = match e.file.take() {
+            Some(mut f) => {
                 let mut w = DigestWriter::new(io::sink());
                 io::copy(&mut f, &mut w)?;
                 w.digest()
             }
-            (None, None) => String::new(),
+            None => String::new(),
         };
-        let link = match &e.kind {
-            EntryKind::Symlink(t) => t.display().to_string(),
-            _ => String::new(),
+        let (tag, link) = match &e.kind {
+            EntryKind::Dir => ('d', String::new()),
+            EntryKind::File => ('f', String::new()),
+            EntryKind::Symlink(t) => ('l', t.display().to_string()),
+            EntryKind::Other => ('o', String::new()),
         };
-        let line = format!(
-            "{}\0{:?}\0{:o}\0{}:{}\0{}\0{}.{}\0{link}\0{content}\n",
-            e.rel.display(),
-            std::mem::discriminant(&e.kind),
-            e.mode,
-            e.uid,
-            e.gid,
-            e.size,
-            e.mtime.0,
-            e.mtime.1
-        );
-        summary.write_all(line.as_bytes())
+        let line = EntryLine {
+            rel: &e.rel.to_string_lossy(),
+            tag,
+            mode: e.mode,
+            owner: (e.uid, e.gid),
+            size: e.size,
+            mtime: e.mtime.0,
+            link: &link,
+            content: &content,
+        };
+        summary.write_all(line.text().as_bytes())
     })?;
     Ok(format!("{kind}:{}", hex_of(&summary.digest())))
+}
+
+/// The checksum of a heredoc source.
+pub fn inline_hash(name: &str, data: &[u8]) -> String {
+    let mut w = DigestWriter::new(io::sink());
+    let _ = w.write_all(name.as_bytes()).and_then(|_| w.write_all(&[0])).and_then(|_| w.write_all(data));
+    format!("file:{}", hex_of(&w.digest()))
+}
+
+/// One entry's line in a source checksum.
+pub struct EntryLine<'a> {
+    /// Path below the source.
+    pub rel: &'a str,
+    /// `d`, `f`, `l` or `o`.
+    pub tag: char,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner and group.
+    pub owner: (u32, u32),
+    /// Size (files and symlinks; directories count as 0).
+    pub size: u64,
+    /// Modification time in seconds (directories count as 0: their times change with every
+    /// entry added and are made up for directories a context tar does not list).
+    pub mtime: i64,
+    /// Symlink target.
+    pub link: &'a str,
+    /// Content digest (files).
+    pub content: &'a str,
+}
+
+impl EntryLine<'_> {
+    /// The line as hashed.
+    pub fn text(&self) -> String {
+        let (size, mtime) = if self.tag == 'd' { (0, 0) } else { (self.size, self.mtime) };
+        format!("{}\0{}\0{:o}\0{}:{}\0{size}\0{mtime}\0{}\0{}\n", self.rel, self.tag, self.mode, self.owner.0, self.owner.1, self.link, self.content)
+    }
 }
 
 fn hex_of(digest: &str) -> String {
@@ -344,7 +361,9 @@ impl<R: Read> Read for Exact<R> {
 /// `ADD` of a local archive: unpacks it into the destination directory and returns
 /// `Some(())`; `None` when `rel` is not a (plain or gzip-compressed) tar.
 fn try_unpack(job: &CopyJob<'_>, rel: &str) -> io::Result<Option<()>> {
-    let Ok(meta) = inroot::metadata_in_root(job.src_root, rel) else { return Ok(None) };
+    let Ok(meta) = inroot::metadata_in_root(job.src_root, rel) else {
+        return Ok(None);
+    };
     if !meta.is_file() || !is_archive(job.src_root, rel)? {
         return Ok(None);
     }
@@ -360,7 +379,9 @@ fn try_unpack(job: &CopyJob<'_>, rel: &str) -> io::Result<Option<()>> {
 /// Whether a file holds a tar (plain or gzip), judged by its content as Docker does.
 fn is_archive(root: &Path, rel: &str) -> io::Result<bool> {
     let file = inroot::open_in_root(root, rel)?;
-    let Ok(reader) = berth_image::import::decompress(file) else { return Ok(false) };
+    let Ok(reader) = berth_image::import::decompress(file) else {
+        return Ok(false);
+    };
     let mut head = Vec::with_capacity(512);
     reader.take(512).read_to_end(&mut head)?;
     if head.len() < 512 {

@@ -3,8 +3,6 @@
 //! classes, `\` escapes. Matching goes one path component at a time, listing directories
 //! inside the root (a symlinked directory is not descended into, as Go's walk does not).
 
-use std::path::Path;
-
 /// Whether a path has glob characters (Docker: `*`, `?`, `[`; an escaped one does not count).
 pub fn has_wildcards(path: &str) -> bool {
     let mut chars = path.chars();
@@ -20,23 +18,27 @@ pub fn has_wildcards(path: &str) -> bool {
     false
 }
 
-/// Every path under `root` matching `pattern` (relative, `/`-separated), sorted.
-pub fn expand(root: &Path, pattern: &str) -> std::io::Result<Vec<String>> {
+/// Lists a directory of a tree: names, sorted, each with whether it is a directory.
+pub type Lister<'a> = dyn FnMut(&str) -> std::io::Result<Vec<(String, bool)>> + 'a;
+
+/// Every path of a tree matching `pattern` (relative, `/`-separated), sorted: `list` gives
+/// a directory's names (sorted) and whether each is itself a directory (the context's
+/// index, or a root on disk).
+pub fn expand_with(list: &mut Lister<'_>, pattern: &str) -> std::io::Result<Vec<String>> {
     let comps: Vec<&str> = pattern.split('/').filter(|c| !c.is_empty()).collect();
     let mut current = vec![String::new()];
     for (i, comp) in comps.iter().enumerate() {
         let last = i + 1 == comps.len();
         let mut next = Vec::new();
         for prefix in &current {
-            let entries = match berth_archive::inroot::list_in_root(root, prefix) {
+            let entries = match list(prefix) {
                 Ok(e) => e,
                 Err(e) if prefix.is_empty() => return Err(e),
                 Err(_) => continue,
             };
             for (name, is_dir) in entries {
-                let name = name.to_string_lossy();
                 if (last || is_dir) && matches(comp, &name) {
-                    next.push(if prefix.is_empty() { name.into_owned() } else { format!("{prefix}/{name}") });
+                    next.push(if prefix.is_empty() { name } else { format!("{prefix}/{name}") });
                 }
             }
         }
@@ -54,7 +56,9 @@ pub fn matches(pattern: &str, name: &str) -> bool {
 }
 
 fn match_at(p: &[char], n: &[char]) -> bool {
-    let Some((&first, rest)) = p.split_first() else { return n.is_empty() };
+    let Some((&first, rest)) = p.split_first() else {
+        return n.is_empty();
+    };
     match first {
         '*' => (0..=n.len()).any(|skip| match_at(rest, &n[skip..])),
         '?' => !n.is_empty() && match_at(rest, &n[1..]),

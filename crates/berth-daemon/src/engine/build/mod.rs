@@ -3,7 +3,8 @@
 //!
 //! A build runs in two phases, as Docker's does:
 //! 1. [`Engine::prepare_build`] (before the response starts, so failures are plain HTTP
-//!    errors): unpack the context into a private workspace, read and parse the Dockerfile,
+//!    errors): receive and index the context tar in a private workspace ([`context`]; it is
+//!    unpacked only if a step needs it on disk), read and parse the Dockerfile,
 //!    pick the stages up to `--target`, validate the tags.
 //! 2. [`Engine::run_build`] streams `Step N/M : …` lines while each stage runs
 //!    ([`stage`]): config-only instructions edit the image config ([`steps`]), `COPY`/`ADD`
@@ -20,11 +21,13 @@ mod cache;
 mod context;
 mod copy;
 mod copy_apply;
+mod from_index;
 mod glob;
 mod index;
 mod pull;
 mod rootfs;
 mod run;
+mod spool;
 mod stage;
 mod steps;
 
@@ -40,8 +43,8 @@ use tokio::sync::mpsc;
 use super::Engine;
 use crate::error::EngineError;
 pub use cache::BUILD_CACHE;
-pub use pull::parse_registry_config;
 use context::Workspace;
+pub use pull::parse_registry_config;
 
 /// What a build was asked to do (the `POST /build` query, validated).
 #[derive(Debug, Clone, Default)]
@@ -98,7 +101,9 @@ pub enum BuildError {
 /// already starts with the instruction.
 fn step_message(location: &Location, message: &str) -> String {
     match &location.instruction {
-        Some(k) if message.starts_with(&format!("{k} ")) => format!("{}:{}: {message}", location.file, location.line),
+        Some(k) if message.starts_with(&format!("{k} ")) => {
+            format!("{}:{}: {message}", location.file, location.line)
+        }
         _ => format!("{location}: {message}"),
     }
 }
@@ -157,7 +162,7 @@ impl Progress {
     }
 }
 
-/// A build whose context is unpacked and whose Dockerfile parsed: ready to run.
+/// A build whose context is received and whose Dockerfile parsed: ready to run.
 pub struct PreparedBuild {
     workspace: Workspace,
     dockerfile: Dockerfile,
@@ -175,7 +180,7 @@ pub fn short_id(id: &str) -> &str {
 }
 
 impl Engine {
-    /// Phase one of a build: unpacks the context `body` (a tar, gzip-compressed or not),
+    /// Phase one of a build: receives the context `body` (a tar, gzip-compressed or not),
     /// reads and parses the Dockerfile and selects the stages. Errors here are the caller's
     /// to report as a plain HTTP error.
     pub async fn prepare_build(self: &Arc<Self>, body: impl Read + Send + 'static, options: BuildOptions) -> Result<PreparedBuild, EngineError> {
@@ -183,8 +188,8 @@ impl Engine {
         let started = std::time::Instant::now();
         let (workspace, dockerfile) = Self::blocking(move || {
             let mut ws = Workspace::create(&data_root)?;
-            ws.unpack(body)?;
-            tracing::debug!(elapsed = ?started.elapsed(), "build context unpacked");
+            ws.receive(body)?;
+            tracing::debug!(elapsed = ?started.elapsed(), "build context received");
             let text = ws.read_dockerfile(&options.dockerfile)?;
             ws.drop_ignored_build_files(&options.dockerfile)?;
             Ok((ws, (text, options)))
@@ -194,9 +199,7 @@ impl Engine {
         let name = if options.dockerfile.is_empty() { berth_build::DEFAULT_FILE_NAME } else { options.dockerfile.as_str() };
         let parsed = Dockerfile::parse_bytes(&text, name).map_err(|e| EngineError::Invalid(format!("dockerfile parse error: {e}")))?;
         let stages = select_stages(&parsed, options.target.as_deref())?;
-        let total_steps = parsed.global_args.len()
-            + stages.iter().map(|s| 1 + s.instructions.len()).sum::<usize>()
-            + options.labels.len();
+        let total_steps = parsed.global_args.len() + stages.iter().map(|s| 1 + s.instructions.len()).sum::<usize>() + options.labels.len();
         Ok(PreparedBuild { workspace, dockerfile: parsed, stages, options, total_steps })
     }
 
@@ -226,7 +229,9 @@ impl Engine {
 /// The stages to build: every stage up to and including `target` (the classic builder
 /// builds them all, used or not), or all of them.
 fn select_stages(file: &Dockerfile, target: Option<&str>) -> Result<Vec<Stage>, EngineError> {
-    let Some(target) = target.filter(|t| !t.is_empty()) else { return Ok(file.stages.clone()) };
+    let Some(target) = target.filter(|t| !t.is_empty()) else {
+        return Ok(file.stages.clone());
+    };
     let wanted = target.to_lowercase();
     match file.stages.iter().position(|s| s.name.as_deref() == Some(wanted.as_str())) {
         Some(i) => Ok(file.stages[..=i].to_vec()),
