@@ -27,6 +27,9 @@ cleanup() {
   [ -n "${DAEMON:-}" ] && { kill "$DAEMON" 2>/dev/null; wait "$DAEMON" 2>/dev/null || true; }
   for m in $(grep -o "$DIR[^ ]*" /proc/self/mountinfo | sort -r); do umount -l "$m" 2>/dev/null || true; done
   for c in /sys/fs/cgroup/*/"berth-bench-build-$ID"; do [ -d "$c" ] && rmdir "$c" 2>/dev/null || true; done
+  # The daemon leaves its bridge and firewall table for a next start: this one has none.
+  ip link del "bb$ID" 2>/dev/null || true
+  nft delete table ip "berth-bb$ID" 2>/dev/null || true
   if [ -n "${PEER:-}" ]; then
     DOCKER_HOST=$PEER docker rmi -f berth-bench-build:cold berth-bench-build:cached >/dev/null 2>&1 || true
   fi
