@@ -20,7 +20,8 @@ pub struct ContentStore {
 pub struct BlobWriter {
     file: File,
     path: PathBuf,
-    hasher: sha2::Sha256,
+    /// `None` when the caller learns the digest elsewhere ([`ContentStore::writer_trusting`]).
+    hasher: Option<sha2::Sha256>,
     size: u64,
     store: ContentStore,
 }
@@ -84,7 +85,16 @@ impl ContentStore {
     pub fn writer(&self) -> Result<BlobWriter, ImageError> {
         let path = self.tmp.join(format!("blob-{}", crate::random_hex(8)));
         let file = File::create(&path).map_err(|e| ImageError::io(&path, e))?;
-        Ok(BlobWriter { file, path, hasher: <sha2::Sha256 as sha2::Digest>::new(), size: 0, store: self.clone() })
+        Ok(BlobWriter { file, path, hasher: Some(<sha2::Sha256 as sha2::Digest>::new()), size: 0, store: self.clone() })
+    }
+
+    /// Starts writing a blob whose digest the caller computes from the same bytes (a layer
+    /// hashed once for its diff id while it is unpacked); commit it with
+    /// [`BlobWriter::commit_as`].
+    pub fn writer_trusting(&self) -> Result<BlobWriter, ImageError> {
+        let mut w = self.writer()?;
+        w.hasher = None;
+        Ok(w)
     }
 
     /// Deletes blob `d` (missing is fine).
@@ -101,7 +111,9 @@ impl ContentStore {
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.file.write(buf)?;
-        sha2::Digest::update(&mut self.hasher, &buf[..n]);
+        if let Some(h) = &mut self.hasher {
+            sha2::Digest::update(h, &buf[..n]);
+        }
         self.size += n as u64;
         Ok(n)
     }
@@ -118,7 +130,26 @@ impl BlobWriter {
 
     /// Verifies, fsyncs and renames the blob into place.
     pub fn commit(self, expected: Option<&Digest>) -> Result<Digest, ImageError> {
-        let d = Digest::from_hasher(self.hasher.clone());
+        let Some(hasher) = self.hasher.clone() else {
+            return Err(ImageError::Invalid("a trusting blob writer must be committed with commit_as".into()));
+        };
+        let d = Digest::from_hasher(hasher);
+        self.finish(d, expected)
+    }
+
+    /// fsyncs and renames the blob into place as `digest`, which the caller computed from the
+    /// very bytes written (a hashing writer still checks it).
+    pub fn commit_as(self, digest: &Digest) -> Result<Digest, ImageError> {
+        match self.hasher.clone() {
+            Some(h) => {
+                let d = Digest::from_hasher(h);
+                self.finish(d, Some(digest))
+            }
+            None => self.finish(digest.clone(), None),
+        }
+    }
+
+    fn finish(self, d: Digest, expected: Option<&Digest>) -> Result<Digest, ImageError> {
         if let Some(want) = expected {
             if *want != d {
                 let _ = std::fs::remove_file(&self.path);

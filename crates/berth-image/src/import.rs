@@ -24,13 +24,14 @@ impl ImageStore {
     /// comment to the config before it is stored.
     pub fn import(&self, reader: impl Read, edit: impl FnOnce(&mut ImageConfig)) -> Result<ImageRecord, ImageError> {
         let tar = decompress(reader)?;
-        let mut blob = self.content().writer()?;
+        // The layer is hashed once, for its diff id, which is also the digest of this blob.
+        let mut blob = self.content().writer_trusting()?;
         let info = {
             let tee = TeeReader::new(tar, &mut blob);
             self.layers().apply(None, tee, None)?
         };
         let blob_size = blob.size();
-        let blob_digest = blob.commit(Some(&info.diff_id))?;
+        let blob_digest = blob.commit_as(&info.diff_id)?;
         let mut config = ImageConfig::new_for_host();
         config.rootfs.diff_ids = vec![info.diff_id.to_string()];
         config.history = vec![History {

@@ -68,26 +68,57 @@ impl LayerStore {
     /// When `expected` is given (the config's diff_id), a stream with another digest is refused
     /// and nothing is registered.
     pub fn apply(&self, parent: Option<&Digest>, reader: impl Read, expected: Option<&Digest>) -> Result<LayerInfo, ImageError> {
-        let tmp = self.tmp.join(format!("layer-{}", crate::random_hex(8)));
-        let diff = tmp.join("diff");
-        std::fs::create_dir_all(&diff).map_err(|e| ImageError::io(&diff, e))?;
-        let result = self.apply_in(&tmp, parent, reader, expected);
-        if result.is_err() || tmp.exists() {
-            let _ = std::fs::remove_dir_all(&tmp);
-        }
-        result
+        let unpacked = self.unpack(reader, expected)?;
+        self.register(unpacked, parent)
     }
 
-    fn apply_in(&self, tmp: &Path, parent: Option<&Digest>, reader: impl Read, expected: Option<&Digest>) -> Result<LayerInfo, ImageError> {
+    /// Unpacks a layer tar into the temp dir, hashing it once for its diff id; nothing is
+    /// visible until [`LayerStore::register`]. A digest other than `expected` is refused.
+    pub fn unpack(&self, reader: impl Read, expected: Option<&Digest>) -> Result<Unpacked, ImageError> {
         let mut hashing = HashingReader::new(reader);
-        berth_archive::apply_layer(&tmp.join("diff"), &mut hashing, &ApplyOptions { whiteouts: WhiteoutMode::Overlay, same_owner: true })?;
-        hashing.drain().map_err(|e| ImageError::io(tmp, e))?;
+        let mut unpacked = self.unpack_with(&mut hashing)?;
+        hashing.drain().map_err(|e| ImageError::io(&unpacked.tmp, e))?;
         let (diff_id, size) = hashing.finish();
         if let Some(want) = expected {
             if *want != diff_id {
                 return Err(ImageError::DigestMismatch { expected: want.to_string(), actual: diff_id.to_string() });
             }
         }
+        unpacked.diff_id = diff_id;
+        unpacked.size = size;
+        Ok(unpacked)
+    }
+
+    /// Unpacks a layer tar whose digest the caller verifies itself (an uncompressed blob whose
+    /// digest is its diff id, checked as it downloads): the bytes are counted, not hashed again.
+    /// The caller must not register the result unless its own check passed.
+    pub fn unpack_verified_elsewhere(&self, reader: impl Read, diff_id: &Digest) -> Result<Unpacked, ImageError> {
+        let mut counting = CountingReader { inner: reader, count: 0 };
+        let mut unpacked = self.unpack_with(&mut counting)?;
+        std::io::copy(&mut counting, &mut std::io::sink()).map_err(|e| ImageError::io(&unpacked.tmp, e))?;
+        unpacked.diff_id = diff_id.clone();
+        unpacked.size = counting.count;
+        Ok(unpacked)
+    }
+
+    fn unpack_with(&self, reader: &mut impl Read) -> Result<Unpacked, ImageError> {
+        let tmp = self.tmp.join(format!("layer-{}", crate::random_hex(8)));
+        let diff = tmp.join("diff");
+        std::fs::create_dir_all(&diff).map_err(|e| ImageError::io(&diff, e))?;
+        // Owns the temp dir from here: an error drops it, which removes it.
+        let unpacked = Unpacked { tmp, diff_id: Digest::of(b""), size: 0 };
+        let flusher = Flusher::start(&self.tmp);
+        let mut flushing = FlushingReader { inner: reader, flusher: &flusher, since: 0 };
+        berth_archive::apply_layer(&diff, &mut flushing, &ApplyOptions { whiteouts: WhiteoutMode::Overlay, same_owner: true })?;
+        Ok(unpacked)
+    }
+
+    /// Makes an unpacked layer visible on top of `parent`. One `syncfs` of the store's
+    /// filesystem makes every file of the layer durable before the rename that publishes it,
+    /// so a crash at any point leaves the layer absent or whole.
+    pub fn register(&self, mut unpacked: Unpacked, parent: Option<&Digest>) -> Result<LayerInfo, ImageError> {
+        let diff_id = unpacked.diff_id.clone();
+        let size = unpacked.size;
         let chain_id = match parent {
             None => diff_id.clone(),
             Some(p) => Digest::of(format!("{p} {diff_id}").as_bytes()),
@@ -96,13 +127,14 @@ impl LayerStore {
         if self.exists(&chain_id) {
             return Ok(info);
         }
+        let tmp = unpacked.tmp.clone();
         let short = crate::random_short_id();
         let meta = serde_json::json!({"diff_id": diff_id.as_str(), "size": size, "link": short, "parent": parent.map(|p| p.to_string())});
-        std::fs::write(tmp.join("layer.json"), meta.to_string()).map_err(|e| ImageError::io(tmp, e))?;
-        sync_tree_root(tmp);
+        std::fs::write(tmp.join("layer.json"), meta.to_string()).map_err(|e| ImageError::io(&tmp, e))?;
+        syncfs(&tmp)?;
         let dest = self.dir(&chain_id);
-        match std::fs::rename(tmp, &dest) {
-            Ok(()) => {}
+        match std::fs::rename(&tmp, &dest) {
+            Ok(()) => unpacked.tmp = PathBuf::new(),
             // Another writer registered the same layer first: theirs is as good as ours.
             Err(_) if self.exists(&chain_id) => return Ok(info),
             Err(e) => return Err(ImageError::io(&dest, e)),
@@ -183,11 +215,104 @@ impl LayerStore {
     }
 }
 
-/// fsyncs a directory entry list so the rename that publishes it is durable.
-fn sync_tree_root(dir: &Path) {
-    for p in [dir.join("layer.json"), dir.to_path_buf()] {
-        if let Ok(f) = std::fs::File::open(&p) {
-            let _ = f.sync_all();
+/// A layer unpacked in the store's temp dir, removed on drop unless registered.
+#[derive(Debug)]
+pub struct Unpacked {
+    tmp: PathBuf,
+    /// Digest of the uncompressed tar.
+    pub diff_id: Digest,
+    /// Size of the uncompressed tar.
+    pub size: u64,
+}
+
+impl Drop for Unpacked {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.tmp);
         }
+    }
+}
+
+/// Flushes the filesystem holding `path` (every dirty file of it, one call instead of one
+/// fsync per unpacked file).
+pub fn syncfs(path: &Path) -> Result<(), ImageError> {
+    use std::os::fd::AsRawFd;
+    let dir = std::fs::File::open(path).map_err(|e| ImageError::io(path, e))?;
+    nix::unistd::syncfs(dir.as_raw_fd()).map_err(|e| ImageError::io(path, e.into()))
+}
+
+/// Bytes unpacked between two early flushes.
+const FLUSH_EVERY: u64 = 32 << 20;
+
+/// A thread that starts writeback of what an unpack has written so far (a `syncfs` in the
+/// background), so the final `syncfs` before the layer is registered finds little left to do
+/// instead of the whole layer.
+struct Flusher {
+    tx: Option<std::sync::mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Flusher {
+    fn start(dir: &Path) -> Self {
+        let Ok(file) = std::fs::File::open(dir) else { return Self { tx: None, thread: None } };
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("layer-flush".into())
+            .spawn(move || {
+                use std::os::fd::AsRawFd;
+                while rx.recv().is_ok() {
+                    // An error only means the final, checked syncfs has more to do.
+                    let _ = nix::unistd::syncfs(file.as_raw_fd());
+                }
+            })
+            .ok();
+        Self { tx: Some(tx), thread }
+    }
+
+    /// Asks for a flush unless one is already pending.
+    fn poke(&self) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.try_send(());
+        }
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct FlushingReader<'a, R> {
+    inner: R,
+    flusher: &'a Flusher,
+    since: u64,
+}
+
+impl<R: Read> Read for FlushingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.since += n as u64;
+        if self.since >= FLUSH_EVERY {
+            self.since = 0;
+            self.flusher.poke();
+        }
+        Ok(n)
+    }
+}
+
+struct CountingReader<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
     }
 }

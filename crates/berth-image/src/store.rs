@@ -259,6 +259,9 @@ impl ImageStore {
             keep_blobs.insert(o.manifest_digest.clone());
             for l in &o.layers {
                 keep_blobs.insert(l.blob.clone());
+                // The uncompressed blob (named by the diff id) is what pushes that layer when
+                // its own blob is not stored (it was `Already exists` when pulled).
+                keep_blobs.insert(l.diff_id.clone());
                 keep_chains.insert(l.chain_id.clone());
             }
         }

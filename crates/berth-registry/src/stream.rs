@@ -115,19 +115,26 @@ fn read_loop(mut file: File, offset: u64, len: u64, tx: mpsc::Sender<io::Result<
         let _ = tx.blocking_send(Err(e));
         return;
     }
+    // One allocation for the whole transfer: each chunk is split off it, and once the
+    // connection has sent a chunk its memory is reclaimed by `reserve`, so there is no
+    // allocation, zeroing or page faulting per chunk.
+    let mut pool = BytesMut::with_capacity(CHUNK * (DEPTH + 2));
     let mut remaining = len;
     while remaining > 0 {
         let want = remaining.min(CHUNK as u64) as usize;
-        let mut buf = BytesMut::zeroed(want);
-        let result = match file.read(&mut buf) {
+        pool.reserve(want);
+        if pool.len() < want {
+            pool.resize(want, 0);
+        }
+        let result = match file.read(&mut pool[..want]) {
             Ok(0) => Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 "blob shorter than recorded",
             )),
             Ok(n) => {
-                buf.truncate(n);
                 remaining -= n as u64;
-                Ok(buf.freeze())
+                let chunk = pool.split_to(n).freeze();
+                Ok(chunk)
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => Err(e),

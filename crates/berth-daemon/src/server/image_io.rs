@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 
 use super::containers::parse_json;
-use super::images::{body_reader, message_line};
+use super::images::message_line;
 use super::query::Query;
 use super::response::{json, ApiResult};
 use super::system::stream_response;
@@ -92,7 +92,7 @@ pub fn save_names(engine: AppState, names: Vec<String>) -> ApiResult<Response> {
 
 /// `POST /images/load`.
 pub async fn load(State(engine): State<AppState>, req: Request) -> ApiResult<Response> {
-    let reader = body_reader(req.into_body());
+    let reader = crate::engine::archive_io::body_reader(req.into_body());
     let eng = engine.clone();
     let loaded = Engine::blocking(move || eng.load_blocking(reader)).await?;
     let (tx, rx) = tokio::sync::mpsc::channel(loaded.len().max(1) * 2);

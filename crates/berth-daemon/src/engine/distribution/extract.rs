@@ -30,20 +30,28 @@ pub const ROOTFS_MISMATCH: &str = "layers from manifest don't match image config
 
 /// Unpacks `blob` (gzip or plain tar, sniffed as dockerd does) on top of `parent`, refusing
 /// anything whose uncompressed digest is not `diff_id` and anything `blob` fails to deliver to
-/// its end (a follower of a download that did not verify). Returns the layer and whether this
-/// call registered it.
-pub fn extract(images: &ImageStore, parent: Option<&Digest>, blob: impl Read, diff_id: &Digest, throttle: Throttle) -> Result<(LayerInfo, bool), EngineError> {
+/// its end (a follower of a download that did not verify). An uncompressed blob (its digest is
+/// the diff id) is not hashed a second time: reading it to its end already proves it. Returns
+/// the layer and whether this call registered it.
+pub fn extract(images: &ImageStore, parent: Option<&Digest>, blob: impl Read, blob_digest: &Digest, diff_id: &Digest, throttle: Throttle) -> Result<(LayerInfo, bool), EngineError> {
     let chain = match parent {
         None => diff_id.clone(),
         Some(p) => Digest::of(format!("{p} {diff_id}").as_bytes()),
     };
     let existed = images.layers().exists(&chain);
     let counting = Counting { inner: std::io::BufReader::with_capacity(1 << 20, blob), read: 0, throttle };
-    let tar = berth_image::import::decompress(counting).map_err(EngineError::from)?;
-    let info = images.layers().apply(parent, tar, Some(diff_id)).map_err(|e| match e {
+    let mismatch = |e| match e {
         ImageError::DigestMismatch { .. } => EngineError::Invalid(ROOTFS_MISMATCH.into()),
         e => EngineError::from(e),
-    })?;
+    };
+    let unpacked = if blob_digest == diff_id {
+        images.layers().unpack_verified_elsewhere(counting, diff_id)
+    } else {
+        let tar = berth_image::import::decompress(counting).map_err(EngineError::from)?;
+        images.layers().unpack(tar, Some(diff_id))
+    }
+    .map_err(mismatch)?;
+    let info = images.layers().register(unpacked, parent).map_err(mismatch)?;
     Ok((info, !existed))
 }
 

@@ -126,18 +126,20 @@ impl Engine {
     }
 
     /// Unpacks one layer blob read from `blob` on a blocking thread.
+    #[allow(clippy::too_many_arguments)]
     async fn extract_from(
         &self,
         blob: impl std::io::Read + Send + 'static,
+        blob_digest: &Digest,
         parent: Option<Digest>,
         diff_id: &Digest,
         progress: &Progress,
         id: &str,
         size: u64,
     ) -> Result<(berth_image::layers::LayerInfo, bool), EngineError> {
-        let (images, diff) = (self.images.clone(), diff_id.clone());
+        let (images, diff, blob_digest) = (self.images.clone(), diff_id.clone(), blob_digest.clone());
         let throttle = Throttle::new(progress.clone(), id, "Extracting", size);
-        tokio::task::spawn_blocking(move || extract(&images, parent.as_ref(), blob, &diff, throttle))
+        tokio::task::spawn_blocking(move || extract(&images, parent.as_ref(), blob, &blob_digest, &diff, throttle))
             .await
             .map_err(|e| EngineError::internal("extract task", e))?
     }
@@ -174,7 +176,7 @@ impl Engine {
             }
             let parent = i.checked_sub(1).map(|p| chains[p].clone());
             let (follower, feed) = downloads.follow(&layer.digest)?;
-            let streamed = self.extract_from(follower, parent.clone(), &diff_ids[i], progress, &id, layer.size).await;
+            let streamed = self.extract_from(follower, &layer.digest, parent.clone(), &diff_ids[i], progress, &id, layer.size).await;
             let (info, new) = match streamed {
                 Ok(done) => {
                     downloads.take(&layer.digest).await?;
@@ -189,7 +191,7 @@ impl Engine {
                 Err(_) if feed.restarted() => {
                     let path = downloads.take(&layer.digest).await?.path().to_path_buf();
                     let file = std::fs::File::open(&path).map_err(|e| EngineError::internal(&format!("open {}", path.display()), e))?;
-                    self.extract_from(file, parent, &diff_ids[i], progress, &id, layer.size).await?
+                    self.extract_from(file, &layer.digest, parent, &diff_ids[i], progress, &id, layer.size).await?
                 }
                 Err(e) => return Err(e),
             };
