@@ -91,10 +91,10 @@ fn user_networks_resolve_names_and_isolate() {
     // Connecting a running container makes it reachable from the other network, and back.
     d.ok(c, &["network", "connect", "--alias", "svc", "othernet", "web"]);
     assert_eq!(d.ok(c, &["run", "--rm", "--network", "othernet", "busybox", "wget", "-qO-", "http://svc:8080/"]).trim(), format!("hello-{id}"));
-    assert_eq!(d.veths().len(), 2, "one veth per network of web");
+    assert_eq!(d.wait_veths(2).len(), 2, "one veth per network of web");
     d.ok(c, &["network", "disconnect", "othernet", "web"]);
     assert!(!works(&d, c, "othernet", "ping -c 1 -W 1 svc"));
-    assert_eq!(d.veths().len(), 1);
+    assert_eq!(d.wait_veths(1).len(), 1);
 
     d.ok(c, &["rm", "-f", "web"]);
     d.ok(c, &["network", "rm", "appnet", "othernet"]);
@@ -153,7 +153,7 @@ fn published_ports_answer_on_loopback_bridge_and_from_containers() {
     d.ok(c, &["stop", "-t", "0", "all"]);
     assert!(!d.nft_table().contains("dnat to"), "{}", d.nft_table());
     assert!(curl(&format!("http://127.0.0.1:{host_port}/")).is_none());
-    assert_eq!(d.veths().len(), 1);
+    assert_eq!(d.wait_veths(1).len(), 1);
     assert_eq!(inspect(&d, c, "{{json .NetworkSettings.Ports}}", "all"), "{}");
     d.assert_no_leaks_after_cleanup();
 }
@@ -181,7 +181,7 @@ fn host_none_and_container_modes() {
     });
     let shared = d.ok(c, &["run", "--rm", "--network", "container:web", "busybox", "sh", "-c", "wget -qO- http://127.0.0.1:8080/; hostname"]);
     assert_eq!(shared.lines().next(), Some(format!("hello-{id}").as_str()));
-    assert_eq!(d.veths().len(), 1, "container mode adds no interface");
+    assert_eq!(d.wait_veths(1).len(), 1, "container mode adds no interface");
     let out = d.run(c, &["run", "--rm", "--network", "container:web", "-p", "80:80", "busybox", "true"]);
     assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
     d.assert_no_leaks_after_cleanup();
@@ -215,7 +215,7 @@ fn links_hosts_dns_and_static_addresses() {
     let out = d.run(c, &["run", "--rm", "--link", "db:database", "busybox", "true"]);
     assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
     assert!(stderr(&out).contains("Cannot link to a non running container"), "{}", stderr(&out));
-    assert!(d.veths().is_empty());
+    assert!(d.wait_veths(0).is_empty());
 
     // --ip needs a network whose subnet the user chose.
     let subnet = create_on_free_subnet(&d, "fixed", |_| Vec::new());
@@ -243,7 +243,7 @@ fn killed_daemon_keeps_live_ports_and_cleans_up_dead_endpoints() {
     d.ok(c, &["run", "-d", "--name", "dies", "-p", &format!("{dead_port}:8080"), "busybox", "sh", "-c", &format!("{WEB} & sleep 6")]);
     curl_until(&format!("http://127.0.0.1:{live_port}/"));
     curl_until(&format!("http://127.0.0.1:{dead_port}/"));
-    assert_eq!(d.veths().len(), 3);
+    assert_eq!(d.wait_veths(3).len(), 3);
     let dead_ip = inspect(&d, c, "{{.NetworkSettings.IPAddress}}", "dies");
 
     d.kill9();
@@ -257,7 +257,7 @@ fn killed_daemon_keeps_live_ports_and_cleans_up_dead_endpoints() {
     assert_eq!(curl_until(&format!("http://127.0.0.1:{live_port}/")).trim(), format!("hello-{id}"), "the proxy is back");
     assert_eq!(curl_until(&format!("http://{gw}:{live_port}/")).trim(), format!("hello-{id}"));
     assert_eq!(inspect(&d, c, "{{.State.Status}}", "dies"), "exited");
-    assert_eq!(d.veths().len(), 2, "the dead container's veth is gone: {:?}", d.veths());
+    assert_eq!(d.wait_veths(2).len(), 2, "the dead container's veth is gone: {:?}", d.veths());
     let on_bridge = d.ok(c, &["network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "bridge"]);
     assert!(!on_bridge.contains("dies"), "the dead container's endpoint record is gone: {on_bridge}");
     let table = d.nft_table();
@@ -459,7 +459,7 @@ fn network_options_static_addresses_and_ipam_across_restarts() {
     let out = d.run(c, &["run", "-d", "--name", "full", "--network", "ranged", "busybox", "sleep", "1000"]);
     assert_ne!(out.status.code(), Some(0));
     assert!(stderr(&out).contains("no available IPv4 addresses"), "{}", stderr(&out));
-    assert_eq!(d.veths().len(), veths, "a refused start leaves no veth");
+    assert_eq!(d.wait_veths(veths).len(), veths, "a refused start leaves no veth");
     // A freed address is handed out again once the range is exhausted.
     let freed = ip_on_ranged(&d, "r3");
     d.ok(c, &["rm", "-f", "r3", "full"]);

@@ -257,6 +257,19 @@ impl Daemon {
         self.tagged_links().into_iter().filter(|(_, alias)| alias.contains(" veth ")).map(|(n, _)| n).collect()
     }
 
+    /// Host-side veths once there are `n` of them (or after 10 s): a stopped container's veth
+    /// goes with its network namespace, which the kernel tears down just after the stop.
+    pub fn wait_veths(&self, n: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let veths = self.veths();
+            if veths.len() == n || Instant::now() > deadline {
+                return veths;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// This daemon's nftables table as `nft list` prints it (empty if there is none).
     pub fn nft_table(&self) -> String {
         let out = Command::new("nft").args(["list", "table", "ip", &format!("berth-{}", self.bridge)]).output();
@@ -266,7 +279,7 @@ impl Daemon {
     /// Asserts nothing of this daemon's containers is left: shims, mounts, cgroups, veths,
     /// published-port rules.
     pub fn assert_no_leaks(&self) {
-        let veths = self.veths();
+        let veths = self.wait_veths(0);
         assert!(veths.is_empty(), "veths left: {veths:?}");
         let table = self.nft_table();
         assert!(!table.contains("dnat to"), "published-port rules left:\n{table}");

@@ -120,7 +120,23 @@ impl Engine {
     }
 
     /// Undoes [`Engine::attach_network`]'s host changes (not the namespace itself).
+    /// The caller releases the namespace pin right after; when no running container joined
+    /// this namespace, nothing keeps it alive and its veths go with it.
     pub(crate) fn detach_network(&self, id: &str) {
-        self.net.unplug(id);
+        if self.netns_joined_by_others(id) {
+            self.net.unplug(id);
+        } else {
+            self.net.unplug_dying(id);
+        }
+    }
+
+    /// Whether a running container other than `id` shares `id`'s network namespace.
+    fn netns_joined_by_others(&self, id: &str) -> bool {
+        self.containers.all().iter().any(|h| {
+            let rec = h.snapshot();
+            rec.id != id
+                && rec.state.status.is_running()
+                && matches!(Mode::of(&rec.host_config.network_mode), Mode::Container(t) if self.containers.get(&t).is_ok_and(|o| o.id == id))
+        })
     }
 }
