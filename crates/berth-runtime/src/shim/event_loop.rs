@@ -563,8 +563,14 @@ impl Shim {
 
     /// Deletes the runtime state (cgroup included) and the socket.
     fn finish(&mut self) {
+        let cgroup = self.container.spec().ok().map(|c| c.cgroup_path);
         if let Err(e) = self.container.delete(true) {
             tracing::warn!("delete container state: {}", error_chain(&e));
+        }
+        if let Some(cgroup) = cgroup {
+            for dir in super::cgroup_sweep::sweep(&cgroup, super::cgroup_sweep::SWEEP_PATIENCE) {
+                tracing::warn!(dir = %dir.display(), "cgroup left behind: still busy");
+            }
         }
         let _ = std::fs::remove_file(self.layout.socket());
         let _ = std::fs::remove_file(self.layout.shim_pid_file());

@@ -11,6 +11,7 @@
 //!
 //! It never starts a thread (libcontainer clones the calling process) and aborts on panic.
 
+mod cgroup_sweep;
 mod conn;
 mod event_loop;
 mod executor;
@@ -98,7 +99,11 @@ fn detach_stdout() {
 /// Removes whatever a failed create left in libcontainer's state root.
 fn cleanup_failed(id: &str, layout: &ShimLayout) {
     if let Ok(mut c) = Container::load(layout.runtime_root().join(id)) {
+        let cgroup = c.spec().ok().map(|c| c.cgroup_path);
         let _ = c.delete(true);
+        if let Some(cgroup) = cgroup {
+            cgroup_sweep::sweep(&cgroup, cgroup_sweep::SWEEP_PATIENCE);
+        }
     }
     let _ = std::fs::remove_file(layout.socket());
 }
