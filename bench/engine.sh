@@ -13,20 +13,29 @@ else
   BERTH=${CARGO_TARGET_DIR:-$PWD/target}/release/berth
 fi
 DIR=$(mktemp -d /tmp/berth-bench.XXXXXX)
+ID=$(basename "$DIR" | tail -c 7 | tr -dc 'a-z0-9')
 SOCK=unix://$DIR/b.sock
 RUNS=${RUNS:-21}
 N=${N:-50}
 PEER_HOST=${PEER_HOST:-unix:///run/peer.sock}
 scripts/busybox-rootfs.sh "$DIR/busybox.tar"
 
-"$BERTH" daemon --host "$SOCK" --data-root "$DIR/data" --exec-root "$DIR/exec" --cgroup-parent /berth-bench \
+"$BERTH" daemon --host "$SOCK" --data-root "$DIR/data" --exec-root "$DIR/exec" --cgroup-parent /berth-bench --bridge "be$ID" \
   --log-level warn >"$DIR/daemon.log" 2>&1 &
 DAEMON=$!
 cleanup() {
   DOCKER_HOST=$SOCK docker rm -f $(DOCKER_HOST=$SOCK docker ps -aq) >/dev/null 2>&1 || true
-  kill "$DAEMON" 2>/dev/null; wait "$DAEMON" 2>/dev/null || true
+  kill "$DAEMON" 2>/dev/null || true  # already dead when it failed to start
+  wait "$DAEMON" 2>/dev/null || true
   for m in $(grep -o "$DIR[^ ]*" /proc/self/mountinfo | sort -r); do umount -l "$m" 2>/dev/null || true; done
   rm -rf "$DIR"
+  # The daemon keeps its bridge and firewall table for a next start: this one has none.
+  ip link del "be$ID" 2>/dev/null || true
+  nft delete table ip "berth-be$ID" 2>/dev/null || true
+  # The daemon's --cgroup-parent, left empty once its containers are gone.
+  for c in /sys/fs/cgroup/*/berth-bench /sys/fs/cgroup/berth-bench; do
+    [ -d "$c" ] && rmdir "$c" 2>/dev/null || true
+  done
 }
 trap cleanup EXIT
 for _ in $(seq 200); do "$BERTH" -H "$SOCK" version >/dev/null 2>&1 && break; sleep 0.05; done
