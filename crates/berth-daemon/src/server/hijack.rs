@@ -185,7 +185,10 @@ pub async fn session(
                     if let Ok((end, writer)) = r {
                         _writer_kept = Some(writer);
                         detached = matches!(end, InputEnd::Detached);
-                        if matches!(end, InputEnd::Detached | InputEnd::Error) {
+                        // An input error (stdin refused by a shim whose process just finished)
+                        // must not cut off the output still on its way: the last output and
+                        // the exit code. Output ends by itself when the shim closes.
+                        if detached {
                             break;
                         }
                     }

@@ -275,8 +275,11 @@ impl Shim {
             self.drop_conn(key);
         } else if !open {
             // A client that half-closes (as the docker CLI does on attach without stdin) still
-            // reads: keep streaming to it. One that never made a request is gone.
+            // reads: keep streaming to it, including what a finished exec left to send (its last
+            // output and exit reply: a fast exec is done before its client half-closes). One that
+            // never made a request, or has nothing left to read, is gone.
             match self.conns.get_mut(&key) {
+                Some(conn) if matches!(conn.role, Role::Done) && conn.wants_write() => conn.read_closed = true,
                 Some(conn) if !matches!(conn.role, Role::New | Role::Done) => conn.read_closed = true,
                 _ => self.drop_conn(key),
             }
