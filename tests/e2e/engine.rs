@@ -268,6 +268,13 @@ fn run_with_a_real_tty() {
         let out = in_terminal(&d, &format!("{} exec -it ttybox sh -c 'tty; exit 6'", cli_path(c)));
         assert!(stdout(&out).contains("/dev/pts/"), "{c:?}: {}", stdout(&out));
         assert_eq!(out.status.code(), Some(6));
+        // A process that is done before the client's stdin ends still delivers its output and
+        // exit code (a race that used to lose both about one time in five).
+        for i in 0..6 {
+            let out = in_terminal(&d, &format!("{} exec -it ttybox sh -c 'echo fast-{i}; exit 5'", cli_path(c)));
+            assert!(stdout(&out).contains(&format!("fast-{i}")), "{c:?} round {i}: {}", stdout(&out));
+            assert_eq!(out.status.code(), Some(5), "{c:?} round {i}");
+        }
         d.ok(c, &["rm", "-f", "ttybox"]);
     }
     d.assert_no_leaks_after_cleanup();
