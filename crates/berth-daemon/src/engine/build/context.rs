@@ -148,7 +148,7 @@ impl Workspace {
             candidates.push("dockerfile".into());
         }
         for candidate in &candidates {
-            let Some(rel) = clean(candidate) else {
+            let Some(rel) = super::copy::clean_source(candidate) else {
                 continue;
             };
             if let Some(text) = self.context.read_small(&rel, MAX_DOCKERFILE)? {
@@ -194,22 +194,6 @@ impl Workspace {
         std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).map_err(io_err("chmod", &path))?;
         Ok(dir)
     }
-}
-
-/// A path inside the context, cleaned as the layer applier would place it (`None` when its
-/// `..` climb out).
-fn clean(path: &str) -> Option<String> {
-    let mut parts: Vec<&str> = Vec::new();
-    for comp in path.split('/') {
-        match comp {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            c => parts.push(c),
-        }
-    }
-    Some(parts.join("/"))
 }
 
 /// A tar stream completed with what a producer may have left off: the padding of the last

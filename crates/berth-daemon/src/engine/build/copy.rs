@@ -296,8 +296,9 @@ pub fn plan_sources(tree: &dyn SourceTree, raw: &[CopySource], cmd: &str, contex
     Ok(Some(out))
 }
 
-/// A source path relative to its root, or `None` when its `..` climb out of it.
-fn clean_source(path: &str) -> Option<String> {
+/// A source path relative to its root, or `None` when its `..` climb out of it (the layer
+/// applier places tar paths the same way).
+pub(super) fn clean_source(path: &str) -> Option<String> {
     let mut parts: Vec<&str> = Vec::new();
     for comp in path.trim_start_matches('/').split('/') {
         match comp {

@@ -80,18 +80,7 @@ pub struct ContextIndex {
 /// A tar path as the layer applier places it: no leading `/`, no `.` or empty components,
 /// `..` applied; `None` when it climbs out (the applier refuses those).
 fn normalize(raw: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(raw).ok()?;
-    let mut parts: Vec<&str> = Vec::new();
-    for comp in text.split('/') {
-        match comp {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            c => parts.push(c),
-        }
-    }
-    Some(parts.join("/"))
+    super::copy::clean_source(std::str::from_utf8(raw).ok()?)
 }
 
 fn parent_of(path: &str) -> &str {

@@ -161,14 +161,7 @@ impl NetworkManager {
     /// Unplugs every endpoint of a container and stops its proxies; every step runs even when
     /// an earlier one failed, and every failure is returned (they are also logged).
     pub fn unplug(&self, container_id: &str) -> Vec<String> {
-        let proxies = self.proxies.lock().unwrap_or_else(|p| p.into_inner()).remove(container_id);
-        drop(proxies);
-        let mut st = self.lock();
-        let eps: Vec<EndpointRecord> = st.of_container(container_id).cloned().collect();
-        if eps.is_empty() {
-            return Vec::new();
-        }
-        self.undo(&mut st, &eps)
+        self.unplug_all(container_id, Links::Delete)
     }
 
     /// Unplugs a container whose network namespace is released right after, with no process
@@ -176,6 +169,10 @@ impl NetworkManager {
     /// instead of one deletion per pair here, each waiting out an RCU grace period (10-20 ms
     /// of every container exit).
     pub fn unplug_dying(&self, container_id: &str) -> Vec<String> {
+        self.unplug_all(container_id, Links::GoWithNamespace)
+    }
+
+    fn unplug_all(&self, container_id: &str, links: Links) -> Vec<String> {
         let proxies = self.proxies.lock().unwrap_or_else(|p| p.into_inner()).remove(container_id);
         drop(proxies);
         let mut st = self.lock();
@@ -183,7 +180,7 @@ impl NetworkManager {
         if eps.is_empty() {
             return Vec::new();
         }
-        self.undo_with(&mut st, &eps, Links::GoWithNamespace)
+        self.undo_with(&mut st, &eps, links)
     }
 
     /// Unplugs one endpoint (disconnect of a running container).
