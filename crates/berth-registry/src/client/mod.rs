@@ -143,6 +143,12 @@ impl RegistryClient {
         self.send(insecure, req, http::ANSWER_TIMEOUT).await
     }
 
+    /// `GET` of any `http`/`https` URL, certificates verified and no credentials sent (the
+    /// builder's `ADD <url>`). Redirects are returned as they are, for the caller to follow.
+    pub async fn get_url(&self, url: &str) -> Result<Response<Incoming>, ClientError> {
+        self.get_plain(false, url).await
+    }
+
     /// Opens `name` on the endpoint with the given access (ping, then authorization).
     pub async fn repository(&self, endpoint: &Endpoint, name: &str, access: Access, creds: Credentials, extra_pull: &[String]) -> Result<Repository, ClientError> {
         crate::RepoName::parse(name).map_err(|e| ClientError::Invalid(format!("repository name {name:?}: {e}")))?;

@@ -93,8 +93,8 @@ impl Builder {
         self.copy_like(state, req, loc).await
     }
 
-    /// `ADD`: `COPY` plus unpacking of local tar archives; URLs need network access, which
-    /// builds do not have here.
+    /// `ADD`: `COPY` plus unpacking of local tar archives and downloads of URLs
+    /// ([`super::remote`]).
     pub async fn add_step(&mut self, state: &mut StageState, a: &berth_build::Add, loc: &Location) -> Result<(), BuildError> {
         let mut unsupported = Vec::new();
         if a.link {
@@ -126,7 +126,9 @@ impl Builder {
         let chmod = req.chmod.map(parse_chmod).transpose().map_err(|e| BuildError::at(loc, e))?;
         let dest = normalize_dest(&state.config.config.working_dir, req.dest);
         let src = self.source_root(req.from, loc).await?;
-        let (sources, hash) = self.plan(&src, &req, &dest, loc).await?;
+        let (local, urls): (Vec<CopySource>, Vec<String>) = split_urls(req.sources, req.cmd);
+        let downloads = self.download_all(&urls, &dest, loc).await?;
+        let (sources, hash) = self.plan(&src, &local, &downloads, req.cmd, &dest, loc).await?;
         let mut comment = format!("{} ", req.cmd);
         if let Some(chown) = req.chown {
             comment.push_str(&format!("--chown={chown} "));
@@ -143,7 +145,8 @@ impl Builder {
         let (images, base, step) = (self.engine.images.clone(), state.image.clone(), self.ws.step_dir()?);
         let (chown, from_image, decompress, loc2) = (req.chown.map(String::from), req.from.is_some(), req.decompress, loc.clone());
         let layer = Engine::blocking(move || {
-            if let Some(ctx) = &src.context {
+            let reads_root = sources.iter().any(|s| matches!(s, Source::Path { .. }));
+            if let (Some(ctx), true) = (&src.context, reads_root) {
                 ctx.root()?;
             }
             let root = StepRoot::mount(&images, base.as_ref(), step)?;
@@ -156,6 +159,7 @@ impl Builder {
             let started = std::time::Instant::now();
             copy_apply::perform(&job, &sources).map_err(|e| step_err(&loc2, format!("{} failed: {e}", if decompress { "ADD" } else { "COPY" })))?;
             drop(src);
+            drop(downloads);
             tracing::debug!(elapsed = ?started.elapsed(), "copy written");
             let layer = root.into_layer(&images, base.as_ref());
             tracing::debug!(elapsed = ?started.elapsed(), "copy committed as a layer");
@@ -203,12 +207,48 @@ impl Builder {
         self.results.get(index).cloned()
     }
 
-    /// Sources after globbing, and their combined checksum. Sources from the context are
-    /// answered by its index when it can; otherwise the context is unpacked and read.
-    async fn plan(&self, src: &SourceRoot, req: &Request<'_>, dest: &str, loc: &Location) -> Result<(Vec<Source>, String), BuildError> {
-        let (root, raw, cmd, context) = (src.path.clone(), req.sources.to_vec(), req.cmd, src.context.clone());
+    /// Downloads the URL sources of an `ADD`, each into its own directory of the workspace
+    /// (removed when the result is dropped), with its checksum.
+    async fn download_all(&self, urls: &[String], dest: &str, loc: &Location) -> Result<Downloads, BuildError> {
+        let mut out = Downloads::default();
+        if urls.is_empty() {
+            return Ok(out);
+        }
+        let client = self.engine.registry_client();
+        for url in urls {
+            let dir = self.ws.step_dir()?;
+            out.dirs.push(dir.clone());
+            let got = super::remote::download(&client, url, &dir).await.map_err(|e| BuildError::at(loc, format!("ADD failed: {e}")))?;
+            if got.name.is_none() && dest.ends_with('/') {
+                return Err(BuildError::at(loc, format!("ADD failed: cannot determine filename for source {url}")));
+            }
+            let file = got.file.clone();
+            let hash = Engine::blocking(move || copy_apply::remote_hash(&file).map_err(|e| EngineError::internal("checksum download", e))).await?;
+            let name = got.name.unwrap_or_else(|| super::remote::UNNAMED.to_string());
+            out.sources.push((Source::Remote { file: got.file, name }, hash));
+        }
+        Ok(out)
+    }
+
+    /// Sources after globbing (then the downloaded ones), and their combined checksum.
+    /// Sources from the context are answered by its index when it can; otherwise the
+    /// context is unpacked and read.
+    async fn plan(
+        &self,
+        src: &SourceRoot,
+        raw: &[CopySource],
+        downloads: &Downloads,
+        cmd: &'static str,
+        dest: &str,
+        loc: &Location,
+    ) -> Result<(Vec<Source>, String), BuildError> {
+        let (root, raw, context) = (src.path.clone(), raw.to_vec(), src.context.clone());
         let started = std::time::Instant::now();
+        let only_remote = raw.is_empty() && !downloads.sources.is_empty();
         let planned = Engine::blocking(move || {
+            if only_remote {
+                return Ok(Ok((Vec::new(), Vec::new())));
+            }
             if let Some(ctx) = &context {
                 if let Some(answer) = super::from_index::plan(&ctx.index, &raw, cmd) {
                     return Ok(answer.map_err(|e| (false, e)));
@@ -224,8 +264,12 @@ impl Builder {
         })
         .await
         .map_err(|e| self.located(loc, e))?;
-        let (sources, hashes) =
+        let (mut sources, mut hashes) =
             planned.map_err(|(internal, e)| if internal { BuildError::at(loc, e) } else { BuildError::at(loc, format!("{cmd} failed: {e}")) })?;
+        for (source, hash) in &downloads.sources {
+            sources.push(source.clone());
+            hashes.push(hash.clone());
+        }
         tracing::debug!(elapsed = ?started.elapsed(), "copy sources checksummed");
         if sources.len() > 1 && !dest.ends_with('/') {
             return Err(BuildError::at(loc, format!("When using {cmd} with more than one source file, the destination must be a directory and end with a /")));
@@ -236,6 +280,35 @@ impl Builder {
         };
         Ok((sources, hash))
     }
+}
+
+/// The downloaded sources of one `ADD` and their directories, deleted on drop.
+#[derive(Default)]
+struct Downloads {
+    sources: Vec<(Source, String)>,
+    dirs: Vec<std::path::PathBuf>,
+}
+
+impl Drop for Downloads {
+    fn drop(&mut self) {
+        for dir in &self.dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Splits the URL sources of an `ADD` from the others (in order); `COPY` keeps them all,
+/// for [`plan_sources`] to refuse.
+fn split_urls(sources: &[CopySource], cmd: &str) -> (Vec<CopySource>, Vec<String>) {
+    let mut local = Vec::new();
+    let mut urls = Vec::new();
+    for s in sources {
+        match s {
+            CopySource::Path(p) if cmd == "ADD" && super::remote::is_url(p) => urls.push(p.clone()),
+            other => local.push(other.clone()),
+        }
+    }
+    (local, urls)
 }
 
 fn step_err(loc: &Location, e: impl std::fmt::Display) -> EngineError {
@@ -254,11 +327,8 @@ pub fn plan_sources(tree: &dyn SourceTree, raw: &[CopySource], cmd: &str, contex
             }
             CopySource::Path(p) => p,
         };
-        if path.starts_with("http://") || path.starts_with("https://") {
-            return Err(match cmd {
-                "ADD" => format!("cannot download {path}: builds have no network access for ADD"),
-                _ => "source can't be a URL for COPY".to_string(),
-            });
+        if super::remote::is_url(path) {
+            return Err(format!("source can't be a URL for {cmd}"));
         }
         let rel = clean_source(path).ok_or_else(|| format!("forbidden path outside the build context: {path} ()"))?;
         if super::glob::has_wildcards(&rel) {

@@ -23,6 +23,8 @@ pub enum Source {
     Path { rel: String, name: String },
     /// A heredoc: a file made from text.
     Inline { name: String, data: Vec<u8> },
+    /// A downloaded file (`ADD <url>`), outside the source root, never unpacked.
+    Remote { file: PathBuf, name: String },
 }
 
 /// How entries are owned and moded in the destination.
@@ -64,6 +66,7 @@ fn join(dir: &str, name: &str) -> String {
 pub fn source_hash(root: &Path, source: &Source) -> io::Result<String> {
     let (rel, data) = match source {
         Source::Inline { name, data } => return Ok(inline_hash(name, data)),
+        Source::Remote { file, .. } => return remote_hash(file),
         Source::Path { rel, name } => (rel, name),
     };
     let mut summary = DigestWriter::new(io::sink());
@@ -102,6 +105,15 @@ pub fn source_hash(root: &Path, source: &Source) -> io::Result<String> {
         summary.write_all(line.text().as_bytes())
     })?;
     Ok(format!("{kind}:{}", hex_of(&summary.digest())))
+}
+
+/// The checksum of a downloaded file: its name, mode, time and content, like a context file.
+pub fn remote_hash(file: &Path) -> io::Result<String> {
+    let (dir, name) = match (file.parent(), file.file_name()) {
+        (Some(d), Some(n)) => (d, n.to_string_lossy().into_owned()),
+        _ => return Err(io::Error::other(format!("bad download path {}", file.display()))),
+    };
+    source_hash(dir, &Source::Path { rel: name.clone(), name })
 }
 
 /// The checksum of a heredoc source.
@@ -188,6 +200,7 @@ fn write_entries(job: &CopyJob<'_>, sources: &[Source], out: impl Write) -> io::
                 w.file(&target, mode, (uid, gid), now, data.len() as u64, &mut data.as_slice())?;
             }
             Source::Path { rel, name } => w.path(rel, name)?,
+            Source::Remote { file, name } => w.remote(file, name)?,
         }
     }
     w.tar.into_inner()?.flush()
@@ -263,6 +276,19 @@ impl<W: Write> EntryWriter<'_, W> {
             EntryKind::File => self.walked_file(&target, e),
             _ => Err(io::Error::other(format!("cannot copy {rel}: not a regular file or directory"))),
         })
+    }
+
+    /// A downloaded file: mode 0600 unless `--chmod`, owned by root unless `--chown`.
+    fn remote(&mut self, file: &Path, name: &str) -> io::Result<()> {
+        let target = self.file_target(name);
+        reserved(&target)?;
+        self.parents(&target)?;
+        let mut f = std::fs::File::open(file)?;
+        let meta = f.metadata()?;
+        let mtime = std::os::unix::fs::MetadataExt::mtime(&meta).max(0) as u64;
+        let mode = self.job.attrs.chmod.unwrap_or(0o600);
+        let owner = self.job.attrs.owner.unwrap_or((0, 0));
+        self.file(&target, mode, owner, mtime, meta.len(), &mut f)
     }
 
     fn tree_entry(&mut self, dest: &str, mut e: WalkEntry) -> io::Result<()> {

@@ -49,6 +49,7 @@ pub fn plan(index: &ContextIndex, raw: &[CopySource], cmd: &str) -> Option<Resul
 pub fn hash(index: &ContextIndex, source: &Source) -> Option<String> {
     let (rel, name) = match source {
         Source::Inline { name, data } => return Some(inline_hash(name, data)),
+        Source::Remote { file, .. } => return super::copy_apply::remote_hash(file).ok(),
         Source::Path { rel, name } => (rel, name),
     };
     let mut summary = DigestWriter::new(io::sink());

@@ -25,6 +25,7 @@ mod from_index;
 mod glob;
 mod index;
 mod pull;
+mod remote;
 mod rootfs;
 mod run;
 mod spool;

@@ -1,0 +1,208 @@
+//! Builds whose inputs come from outside the context, through `DOCKER_BUILDKIT=0 docker build`
+//! and `berth build`: `ADD <url>` against a loopback HTTP server this test runs (file names,
+//! mode 0600, `Last-Modified` times, no unpacking, `--chown`/`--chmod`, redirects, the cache
+//! following the downloaded content, HTTP errors naming the line), and `--cache-from` images
+//! used as the cache after the local cache is gone.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use berth_e2e::{stderr, stdout, Client, Daemon};
+
+macro_rules! both_clients {
+    ($($name:ident),* $(,)?) => {
+        mod docker_cli {
+            $(#[test] fn $name() { let d = berth_e2e::Daemon::start(); super::$name(&d, berth_e2e::Client::Docker); d.assert_no_leaks_after_cleanup(); })*
+        }
+        mod berth_cli {
+            $(#[test] fn $name() { let d = berth_e2e::Daemon::start(); super::$name(&d, berth_e2e::Client::Berth); d.assert_no_leaks_after_cleanup(); })*
+        }
+    };
+}
+
+both_clients!(add_url_downloads_into_the_image_and_caches_by_content, add_url_errors_name_the_line);
+
+/// `Last-Modified` of the served files, and the same instant in Unix seconds.
+const LAST_MODIFIED: &str = "Wed, 21 Oct 2015 07:28:00 GMT";
+const LAST_MODIFIED_SECS: u64 = 1445412480;
+
+/// A tiny HTTP/1.0 server on 127.0.0.1 answering fixed paths; `/dyn` answers the current
+/// `version`. The thread ends with the test process.
+struct Server {
+    port: u16,
+    version: Arc<AtomicUsize>,
+}
+
+impl Server {
+    fn start(archive: Vec<u8>) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let version = Arc::new(AtomicUsize::new(1));
+        let v = version.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let _ = answer(conn, &archive, v.load(Ordering::SeqCst));
+            }
+        });
+        Server { port, version }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+fn answer(mut conn: TcpStream, archive: &[u8], version: usize) -> std::io::Result<()> {
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut request = String::new();
+    reader.read_line(&mut request)?;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+            break;
+        }
+    }
+    let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let dynamic = format!("dynamic content v{version}\n");
+    let (status, extra, body): (&str, String, &[u8]) = match path.as_str() {
+        "/files/hello.txt" => ("200 OK", format!("Last-Modified: {LAST_MODIFIED}\r\n"), b"hello from http\n"),
+        "/archive.tar" => ("200 OK", String::new(), archive),
+        "/redirect" => ("302 Found", "Location: /files/hello.txt\r\n".into(), b""),
+        "/dyn" => ("200 OK", String::new(), dynamic.as_bytes()),
+        "/named/" => ("200 OK", "Content-Disposition: attachment; filename=\"from-header.txt\"\r\n".into(), b"named by header\n"),
+        "/noname/" => ("200 OK", String::new(), b"no name\n"),
+        _ => ("404 Not Found", String::new(), b"not here\n"),
+    };
+    let head = format!("HTTP/1.0 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n", body.len());
+    conn.write_all(head.as_bytes())?;
+    conn.write_all(body)
+}
+
+/// A tar holding one file, `inside.txt`.
+fn small_tar() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(7);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "inside.txt", &b"inside\n"[..]).unwrap();
+    b.into_inner().unwrap()
+}
+
+fn context(d: &Daemon, name: &str, dockerfile: &str) -> PathBuf {
+    let dir = d.dir.join("ctx").join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    dir
+}
+
+fn build_ok(d: &Daemon, c: Client, args: &[&str]) -> String {
+    let mut all = vec!["build"];
+    all.extend_from_slice(args);
+    let out = d.run(c, &all);
+    assert!(out.status.success(), "{c:?} build {args:?} failed ({:?}):\n{}\n{}", out.status.code(), stdout(&out), stderr(&out));
+    stdout(&out)
+}
+
+/// For each `Step N/M : text` of a build's output, whether it was a cache hit.
+fn cache_hits(output: &str) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = Vec::new();
+    for line in output.lines() {
+        if line.starts_with("Step ") {
+            out.push((line.to_string(), false));
+        } else if line == " ---> Using cache" {
+            if let Some(last) = out.last_mut() {
+                last.1 = true;
+            }
+        }
+    }
+    out
+}
+
+fn add_url_downloads_into_the_image_and_caches_by_content(d: &Daemon, c: Client) {
+    d.busybox(c, "busybox");
+    let server = Server::start(small_tar());
+    let dockerfile = format!(
+        "FROM busybox\n\
+         ADD {hello} /data/\n\
+         ADD {archive} /data/\n\
+         ADD --chown=1:2 --chmod=640 {redirect} /data/renamed.txt\n\
+         ADD {named} /data/\n\
+         ADD {dynamic} /data/dyn\n\
+         RUN cat /data/dyn\n",
+        hello = server.url("/files/hello.txt"),
+        archive = server.url("/archive.tar"),
+        redirect = server.url("/redirect"),
+        named = server.url("/named/"),
+        dynamic = server.url("/dyn"),
+    );
+    let ctx = context(d, "addurl", &dockerfile);
+    let first = build_ok(d, c, &["-t", "addurl", ctx.to_str().unwrap()]);
+    assert!(cache_hits(&first).iter().all(|(_, hit)| !hit), "{first}");
+    assert!(first.contains("dynamic content v1"), "{first}");
+
+    let script = "cd /data && stat -c '%n %a %u:%g %Y %s' hello.txt archive.tar renamed.txt from-header.txt dyn && cat renamed.txt from-header.txt && \
+                  test ! -e inside.txt && tar -tf archive.tar";
+    let listing = d.ok(c, &["run", "--rm", "addurl", "sh", "-c", script]);
+    let expected_lines = [
+        format!("hello.txt 600 0:0 {LAST_MODIFIED_SECS} 16"),
+        format!("archive.tar 600 0:0 0 {}", small_tar().len()),
+        format!("renamed.txt 640 1:2 {LAST_MODIFIED_SECS} 16"),
+        "from-header.txt 600 0:0 0 16".to_string(),
+        "dyn 600 0:0 0 19".to_string(),
+        "hello from http".to_string(),
+        "named by header".to_string(),
+        "inside.txt".to_string(),
+    ];
+    let got: Vec<&str> = listing.lines().collect();
+    assert_eq!(got, expected_lines.iter().map(String::as_str).collect::<Vec<_>>(), "{listing}");
+
+    // Unchanged downloads: every step is a cache hit.
+    let again = build_ok(d, c, &["-t", "addurl", ctx.to_str().unwrap()]);
+    let hits = cache_hits(&again);
+    assert_eq!(hits.len(), 7, "{again}");
+    assert!(hits.iter().skip(1).all(|(_, hit)| *hit), "{again}");
+
+    // New content behind the same URL: that ADD and what follows run again.
+    server.version.store(2, Ordering::SeqCst);
+    let changed = build_ok(d, c, &["-t", "addurl", ctx.to_str().unwrap()]);
+    let hits: Vec<bool> = cache_hits(&changed).into_iter().map(|(_, h)| h).collect();
+    assert_eq!(hits, vec![false, true, true, true, true, false, false], "{changed}");
+    assert!(changed.contains("dynamic content v2"), "{changed}");
+}
+
+fn add_url_errors_name_the_line(d: &Daemon, c: Client) {
+    d.busybox(c, "busybox");
+    let server = Server::start(small_tar());
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let missing = server.url("/missing.txt");
+    let cases: Vec<(&str, String, String)> = vec![
+        (
+            "notfound",
+            format!("FROM busybox\nRUN true\nADD {missing} /x\n"),
+            format!("Dockerfile:3: ADD failed: failed to GET {missing} with status 404 Not Found"),
+        ),
+        ("noname", format!("FROM busybox\nADD {} /d/\n", server.url("/noname/")), "Dockerfile:2: ADD failed: cannot determine filename for source".into()),
+        (
+            "refused",
+            format!("FROM busybox\n\nADD http://127.0.0.1:{closed}/f /f\n"),
+            format!("Dockerfile:3: ADD failed: failed to GET http://127.0.0.1:{closed}/f"),
+        ),
+        ("badurl", "FROM busybox\nADD http://:80/x /x\n".into(), "Dockerfile:2: ADD failed: invalid URL".into()),
+        ("copyurl", format!("FROM busybox\nCOPY {} /x\n", server.url("/files/hello.txt")), "Dockerfile:2: COPY failed: source can't be a URL for COPY".into()),
+    ];
+    for (name, text, want) in cases {
+        let ctx = context(d, name, &text);
+        let out = d.run(c, &["build", ctx.to_str().unwrap()]);
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(!out.status.success(), "{name} must fail:\n{all}");
+        assert!(all.contains(&want), "{name}: wanted {want:?} in:\n{all}");
+        d.ok(c, &["version"]);
+    }
+}
