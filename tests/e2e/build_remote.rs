@@ -23,7 +23,7 @@ macro_rules! both_clients {
     };
 }
 
-both_clients!(add_url_downloads_into_the_image_and_caches_by_content, add_url_errors_name_the_line);
+both_clients!(add_url_downloads_into_the_image_and_caches_by_content, add_url_errors_name_the_line, cache_from_images_serve_as_the_cache);
 
 /// `Last-Modified` of the served files, and the same instant in Unix seconds.
 const LAST_MODIFIED: &str = "Wed, 21 Oct 2015 07:28:00 GMT";
@@ -205,4 +205,51 @@ fn add_url_errors_name_the_line(d: &Daemon, c: Client) {
         assert!(all.contains(&want), "{name}: wanted {want:?} in:\n{all}");
         d.ok(c, &["version"]);
     }
+}
+
+/// An image built on one daemon, saved with its base and loaded on a fresh daemon (so without
+/// its intermediate images or cache), is the cache of the same build there with
+/// `--cache-from`, and only with it; a changed file misses from its `COPY` on.
+fn cache_from_images_serve_as_the_cache(d: &Daemon, c: Client) {
+    d.busybox(c, "busybox");
+    let ctx = d.dir.join("ctx").join("cachefrom");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("app.txt"), "version 1\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nARG FLAVOR=plain\nRUN echo \"ran for $FLAVOR\" > /ran\nCOPY app.txt /app/\nENV APP=1\nWORKDIR /app\nCMD [\"cat\", \"/app/app.txt\"]\n",
+    )
+    .unwrap();
+    let first = build_ok(d, c, &["-t", "app:v1", ctx.to_str().unwrap()]);
+    assert!(first.contains(" ---> Running in "), "{first}");
+    let v1 = d.ok(c, &["image", "inspect", "--format", "{{.Id}}", "app:v1"]).trim().to_string();
+    let saved = d.dir.join("app.tar");
+    d.ok(c, &["save", "-o", saved.to_str().unwrap(), "busybox", "app:v1"]);
+
+    let fresh = Daemon::start();
+    fresh.ok(c, &["load", "-i", saved.to_str().unwrap()]);
+    // Without --cache-from the loaded image is not a cache.
+    let plain = build_ok(&fresh, c, &["-t", "app:plain", ctx.to_str().unwrap()]);
+    assert!(cache_hits(&plain).iter().all(|(_, hit)| !hit), "{plain}");
+
+    // With it, every step is a hit (the local cache of the build above is not: it is no
+    // ancestor of app:v1), nothing runs, and the result is app:v1 itself.
+    let cached = build_ok(&fresh, c, &["-t", "app:v2", "--cache-from", "app:v1", ctx.to_str().unwrap()]);
+    let hits = cache_hits(&cached);
+    assert_eq!(hits.len(), 7, "{cached}");
+    assert!(hits.iter().skip(1).all(|(_, hit)| *hit), "{cached}");
+    assert!(!cached.contains(" ---> Running in "), "{cached}");
+    let v2 = fresh.ok(c, &["image", "inspect", "--format", "{{.Id}}", "app:v2"]).trim().to_string();
+    assert_eq!(v2, v1);
+    assert_eq!(fresh.ok(c, &["run", "--rm", "app:v2", "cat", "/ran"]), "ran for plain\n");
+
+    // A changed file: the steps before its COPY still come from app:v1, the rest run.
+    std::fs::write(ctx.join("app.txt"), "version 2\n").unwrap();
+    let changed = build_ok(&fresh, c, &["-t", "app:v3", "--cache-from", "app:v1", ctx.to_str().unwrap()]);
+    let hits: Vec<bool> = cache_hits(&changed).into_iter().map(|(_, h)| h).collect();
+    assert_eq!(hits, vec![false, true, true, false, false, false, false], "{changed}");
+    assert_eq!(fresh.ok(c, &["run", "--rm", "app:v3"]), "version 2\n");
+    // A missing --cache-from image is skipped, as the classic builder does.
+    build_ok(&fresh, c, &["--cache-from", "no-such-image:latest", ctx.to_str().unwrap()]);
+    fresh.assert_no_leaks_after_cleanup();
 }

@@ -43,6 +43,7 @@ pub fn build_options(q: &Query) -> Result<BuildOptions, EngineError> {
     }
     let build_args: BTreeMap<String, Option<String>> = json_param(q, "buildargs", "error reading build args")?;
     let labels: BTreeMap<String, String> = json_param(q, "labels", "error reading labels")?;
+    let cache_from: Vec<String> = json_param(q, "cachefrom", "error reading cache-from")?;
     let remove = q.bool("forcerm") || q.get("rm").is_none_or(|v| v.is_empty()) || q.bool("rm");
     Ok(BuildOptions {
         dockerfile: q.str("dockerfile"),
@@ -50,6 +51,7 @@ pub fn build_options(q: &Query) -> Result<BuildOptions, EngineError> {
         build_args,
         labels,
         target: q.get("target").filter(|t| !t.is_empty()).map(String::from),
+        cache_from,
         no_cache: q.bool("nocache"),
         pull: q.bool("pull"),
         remove,

@@ -139,7 +139,8 @@ impl Builder {
         comment.push_str(&format!("{hash} in {dest} "));
         let created_by = nop_line(&state.config, &comment, true);
         let key = CacheKey::new(state.id(), &created_by, &[&src.image_id]);
-        if self.probe(state, &key).await? {
+        let cfg = state.config.clone();
+        if self.probe(state, &key, &created_by, &cfg).await? {
             return Ok(());
         }
         let (images, base, step) = (self.engine.images.clone(), state.image.clone(), self.ws.step_dir()?);
@@ -167,7 +168,6 @@ impl Builder {
         })
         .await
         .map_err(|e| self.located(loc, e))?;
-        let cfg = state.config.clone();
         self.commit(state, &key, layer, cfg, created_by).await
     }
 

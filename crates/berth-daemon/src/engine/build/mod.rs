@@ -18,6 +18,7 @@
 //! resolution and destinations written through it (`berth_archive::inroot`).
 
 mod cache;
+mod cache_from;
 mod context;
 mod copy;
 mod copy_apply;
@@ -60,6 +61,8 @@ pub struct BuildOptions {
     pub labels: BTreeMap<String, String>,
     /// `--target`: the stage to stop at.
     pub target: Option<String>,
+    /// `--cache-from`: images whose history serves as the cache ([`cache_from`]).
+    pub cache_from: Vec<String>,
     /// `--no-cache`: run every step (results are still recorded for later builds).
     pub no_cache: bool,
     /// `--pull`: pull every named base image (and `COPY --from` image) even if present.

@@ -70,11 +70,8 @@ impl Builder {
         }
         let (argv, script) = command_line(run, &shell_of(&state.config));
         let args = self.arg_scope(state);
-        let mut keyed: Vec<String> = args
-            .iter()
-            .filter(|(k, _)| !BUILTIN_ARGS.contains(&k.as_str()) || self.referenced.contains(k))
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+        let mut keyed: Vec<String> =
+            args.iter().filter(|(k, _)| !BUILTIN_ARGS.contains(&k.as_str()) || self.referenced.contains(k)).map(|(k, v)| format!("{k}={v}")).collect();
         keyed.sort();
         let mut saved = Vec::new();
         if !keyed.is_empty() {
@@ -85,7 +82,8 @@ impl Builder {
         let created_by = saved.join(" ");
         let script_text = script.as_ref().map(|(_, s)| s.clone()).unwrap_or_default();
         let key = CacheKey::new(state.id(), &created_by, &[&script_text]);
-        if self.probe(state, &key).await? {
+        let cfg = state.config.clone();
+        if self.probe(state, &key, &created_by, &cfg).await? {
             return Ok(());
         }
         let Some(image) = state.image.clone() else {
@@ -110,7 +108,6 @@ impl Builder {
             return Err(self.failed(&id, err).await);
         }
         let layer = self.commit_container(&id, &image).await.map_err(|e| BuildError::at(loc, e))?;
-        let cfg = state.config.clone();
         self.commit(state, &key, Some(layer), cfg, created_by).await?;
         if self.opts.remove || self.opts.force_remove {
             self.remove_run_container(&id).await?;

@@ -3,12 +3,13 @@
 //! instructions, printing `Step N/M : …` and ` ---> <id>` the way the classic builder does.
 
 use std::collections::{BTreeSet, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use berth_build::{Dockerfile, Instruction, Location, Stage};
 use berth_image::config::ImageConfig;
 use berth_image::ImageRecord;
 
+use super::cache_from::CacheSources;
 use super::context::Workspace;
 use super::{short_id, BuildError, BuildOptions, PreparedBuild, Progress};
 use crate::engine::Engine;
@@ -16,10 +17,8 @@ use crate::error::EngineError;
 
 /// Build args Docker passes to `RUN` without an `ARG` declaring them, and leaves out of the
 /// cache key unless declared.
-pub const BUILTIN_ARGS: &[&str] = &[
-    "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY",
-    "all_proxy",
-];
+pub const BUILTIN_ARGS: &[&str] =
+    &["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"];
 
 /// Where a stage is: the image built so far and the state instructions see.
 pub struct StageState {
@@ -83,6 +82,8 @@ pub struct Builder {
     pub stage_names: Vec<Option<String>>,
     /// Image names pulled during this build (`--pull` pulls each once).
     pub pulled: HashSet<String>,
+    /// The `--cache-from` images (shared with the blocking lookups).
+    pub cache_from: Arc<Mutex<CacheSources>>,
 }
 
 impl Builder {
@@ -104,6 +105,7 @@ impl Builder {
             results: Vec::new(),
             stage_names: Vec::new(),
             pulled: HashSet::new(),
+            cache_from: Arc::default(),
         }
     }
 
@@ -117,6 +119,11 @@ impl Builder {
     }
 
     async fn run_stages(&mut self) -> Result<String, BuildError> {
+        if !self.opts.cache_from.is_empty() {
+            let (images, names) = (self.engine.images.clone(), self.opts.cache_from.clone());
+            let sources = Engine::blocking(move || Ok(CacheSources::resolve(&images, &names))).await?;
+            self.cache_from = Arc::new(Mutex::new(sources));
+        }
         self.global_args().await?;
         let stages = std::mem::take(&mut self.stages);
         let mut last = None;
@@ -171,6 +178,7 @@ impl Builder {
 
     async fn begin_stage(&mut self, index: usize, stage: &Stage) -> Result<StageState, BuildError> {
         self.step_line(&stage.original).await?;
+        self.cache_from.lock().unwrap_or_else(|p| p.into_inner()).reset();
         let base = self.file.resolve_base(stage, &self.globals)?;
         let from = Location { file: self.file.file.clone(), line: stage.line, instruction: Some("FROM".into()) };
         let image = match self.file.base_stage(&base.base, index) {
@@ -217,12 +225,7 @@ impl Builder {
     }
 
     async fn warn_unused_args(&mut self) -> Result<(), BuildError> {
-        let unused: Vec<&String> = self
-            .opts
-            .build_args
-            .keys()
-            .filter(|k| !self.referenced.contains(*k) && !BUILTIN_ARGS.contains(&k.as_str()))
-            .collect();
+        let unused: Vec<&String> = self.opts.build_args.keys().filter(|k| !self.referenced.contains(*k) && !BUILTIN_ARGS.contains(&k.as_str())).collect();
         if unused.is_empty() {
             return Ok(());
         }

@@ -11,6 +11,7 @@ use berth_image::config::{History, ImageConfig};
 use berth_image::LayerRecord;
 
 use super::cache::CacheKey;
+use super::cache_from::Found;
 use super::rootfs::StepRoot;
 use super::stage::{Builder, StageState, BUILTIN_ARGS};
 use super::BuildError;
@@ -162,22 +163,47 @@ impl Builder {
         edit(&mut cfg)?;
         let created_by = nop_line(&cfg, comment, single_arg);
         let key = CacheKey::new(state.id(), &created_by, extra);
-        if self.probe(state, &key).await? {
+        if self.probe(state, &key, &created_by, &cfg).await? {
             return Ok(());
         }
         self.commit(state, &key, None, cfg, created_by).await
     }
 
-    /// Looks `key` up unless the cache is off or already missed in this stage; on a hit the
-    /// state moves to the cached image and ` ---> Using cache` is printed.
-    pub async fn probe(&mut self, state: &mut StageState, key: &CacheKey) -> Result<bool, BuildError> {
+    /// Looks the step up unless the cache is off or already missed in this stage: the local
+    /// cache by `key`, then the `--cache-from` images by `created_by` (a hit there is rebuilt
+    /// with `cfg`, the step's resulting config, and recorded under `key`). On a hit the state
+    /// moves to the cached image and ` ---> Using cache` is printed.
+    pub async fn probe(&mut self, state: &mut StageState, key: &CacheKey, created_by: &str, cfg: &ImageConfig) -> Result<bool, BuildError> {
         if self.opts.no_cache || state.cache_busted {
             return Ok(false);
         }
         let engine = self.engine.clone();
         let (key2, parent) = (key.clone(), state.id().to_string());
+        let sources = self.cache_from.clone();
+        let base = state.image.clone();
+        let parent_cfg = base.as_ref().map(|_| state.config.clone());
+        let (step_cfg, created_by) = (cfg.clone(), created_by.to_string());
         let hit = Engine::blocking(move || {
-            let Some(img) = engine.cache_lookup(&key2, &parent)? else { return Ok(None) };
+            let mut sources = sources.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(img) = engine.cache_lookup(&key2, &parent)? {
+                if sources.is_empty() || sources.has_descendant_of(&engine.images, &img.id) {
+                    let cfg = engine.images.config(&img)?;
+                    return Ok(Some((img, cfg)));
+                }
+            }
+            if sources.is_empty() {
+                return Ok(None);
+            }
+            let Some(found) = sources.find(parent_cfg.as_ref(), &created_by) else { return Ok(None) };
+            let img = match found {
+                Found::Whole(img) => img,
+                Found::Step { history, layer } => {
+                    let mut cfg = step_cfg;
+                    strip_stale(&mut cfg);
+                    engine.images.derive(base.as_ref(), layer, cfg, history)?
+                }
+            };
+            engine.cache_store(&key2, &parent, &img.id)?;
             let cfg = engine.images.config(&img)?;
             Ok(Some((img, cfg)))
         })
@@ -194,10 +220,15 @@ impl Builder {
 
     /// Records the step's image (`layer` on top of the current one, `cfg` as its config)
     /// and its cache entry, and moves the state to it.
-    pub async fn commit(&mut self, state: &mut StageState, key: &CacheKey, layer: Option<LayerRecord>, mut cfg: ImageConfig, created_by: String) -> Result<(), BuildError> {
-        for stale in ["container_config", "container", "docker_version"] {
-            cfg.extra.remove(stale);
-        }
+    pub async fn commit(
+        &mut self,
+        state: &mut StageState,
+        key: &CacheKey,
+        layer: Option<LayerRecord>,
+        mut cfg: ImageConfig,
+        created_by: String,
+    ) -> Result<(), BuildError> {
+        strip_stale(&mut cfg);
         let engine = self.engine.clone();
         let base = state.image.clone();
         let key = key.clone();
@@ -221,7 +252,7 @@ impl Builder {
         cfg.config.working_dir = dir.clone();
         let created_by = nop_line(&cfg, &comment, true);
         let key = CacheKey::new(state.id(), &created_by, &[]);
-        if self.probe(state, &key).await? {
+        if self.probe(state, &key, &created_by, &cfg).await? {
             return Ok(());
         }
         let (images, base, step) = (self.engine.images.clone(), state.image.clone(), self.ws.step_dir()?);
@@ -231,12 +262,18 @@ impl Builder {
             if berth_archive::inroot::metadata_in_root(root.path(), &dir).is_ok_and(|m| m.is_dir()) {
                 return Ok(None);
             }
-            berth_archive::inroot::mkdir_all_in_root(root.path(), &dir)
-                .map_err(|e| EngineError::Invalid(format!("{loc2}: mkdir {dir}: {e}")))?;
+            berth_archive::inroot::mkdir_all_in_root(root.path(), &dir).map_err(|e| EngineError::Invalid(format!("{loc2}: mkdir {dir}: {e}")))?;
             root.into_layer(&images, base.as_ref())
         })
         .await?;
         self.commit(state, &key, layer, cfg, created_by).await
+    }
+}
+
+/// Drops the config fields of the base image that describe how it was made, not this step.
+fn strip_stale(cfg: &mut ImageConfig) {
+    for stale in ["container_config", "container", "docker_version"] {
+        cfg.extra.remove(stale);
     }
 }
 
