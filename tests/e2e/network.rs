@@ -749,6 +749,52 @@ fn dns_options_and_forwarding_to_the_containers_resolvers() {
     d.assert_no_leaks_after_cleanup();
 }
 
+/// A loopback address of the host nobody else uses (127.0.0.1 and systemd-resolved's
+/// 127.0.0.53 are left alone), so parallel tests can each run a fake resolver on port 53.
+fn private_loopback() -> String {
+    let mut b = [0u8; 3];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").expect("urandom"), &mut b).expect("random");
+    format!("127.{}.{}.{}", 100 + b[0] % 100, b[1], 1 + b[2] % 250)
+}
+
+#[test]
+fn dns_forwards_to_the_hosts_resolvers_without_dns_flags() {
+    // The host's only resolver is on a loopback address, as with systemd-resolved's stub: a
+    // container cannot reach it, the daemon (in the host's network namespace) can. The daemon
+    // runs in a mount namespace of its own whose /etc/resolv.conf names that resolver.
+    let upstream = private_loopback();
+    const NAME: &str = "only-the-host-knows.berth.test";
+    let resolver = FakeResolver::start(&format!("{upstream}:53"), NAME, [198, 51, 100, 78]);
+    let conf_dir = tempfile::tempdir().expect("tempdir");
+    let conf = conf_dir.path().join("resolv.conf");
+    std::fs::write(&conf, format!("nameserver {upstream}\nsearch hosts.berth.test\noptions edns0\n")).expect("write resolv.conf");
+    let d = Daemon::start_with_resolv_conf(&conf, &[]);
+    let c = Client::Docker;
+    d.busybox(c, "busybox");
+    d.ok(c, &["network", "create", "hostdns"]);
+
+    // No --dns: the embedded server is the nameserver, the host's search and options are kept,
+    // and a name only the host's resolver knows resolves, asked by the daemon from loopback.
+    let out = d.ok(c, &["run", "--rm", "--network", "hostdns", "busybox", "sh", "-c", &format!("cat /etc/resolv.conf; nslookup {NAME}")]);
+    let embedded = gateway(&d, "hostdns");
+    assert!(out.starts_with(&format!("nameserver {embedded}\nsearch hosts.berth.test\noptions edns0 ndots:0\n")), "{out}");
+    assert!(out.contains("198.51.100.78"), "the host resolver's answer came back: {out}");
+    let asked = resolver.asked_by();
+    assert!(!asked.is_empty() && asked.iter().all(|ip| ip.is_loopback()), "forwarded by the daemon over loopback: {asked:?}");
+    // Names the host's resolver does not know come back NXDOMAIN, not SERVFAIL.
+    let out = d.run(c, &["run", "--rm", "--network", "hostdns", "busybox", "nslookup", "nobody.berth.test"]);
+    assert!(!out.status.success() && stdout(&out).contains("NXDOMAIN"), "{}{}", stdout(&out), stderr(&out));
+
+    // The default bridge has no embedded server: a loopback resolver is useless there, so the
+    // container gets Docker's public fallback, with the host's search domains.
+    let out = d.ok(c, &["run", "--rm", "busybox", "cat", "/etc/resolv.conf"]);
+    assert!(!out.contains("nameserver 127.") && out.contains("nameserver 8.8.8.8") && out.contains("search hosts.berth.test"), "{out}");
+
+    d.ok(c, &["network", "rm", "hostdns"]);
+    drop(resolver);
+    d.assert_no_leaks_after_cleanup();
+}
+
 #[test]
 fn icc_disabled_isolates_containers_but_not_the_gateway() {
     let d = Daemon::start();

@@ -51,6 +51,8 @@ pub struct Daemon {
     pub bridge: String,
     /// Extra `berth daemon` arguments (see [`Daemon::start_with`]).
     extra_args: Vec<String>,
+    /// The file the daemon sees as `/etc/resolv.conf` (see [`Daemon::start_with_resolv_conf`]).
+    resolv_conf: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -62,6 +64,17 @@ impl Daemon {
 
     /// Like [`Daemon::start`], with extra `berth daemon` arguments (`--bip`, ...).
     pub fn start_with(args: &[&str]) -> Daemon {
+        Self::start_inner(args, None)
+    }
+
+    /// Like [`Daemon::start_with`], with the daemon (and so its shims) in a mount namespace of
+    /// its own where `resolv_conf` is bind-mounted over `/etc/resolv.conf`: the host's
+    /// resolvers as the daemon sees them, without touching the host's file or inventing a flag.
+    pub fn start_with_resolv_conf(resolv_conf: &Path, args: &[&str]) -> Daemon {
+        Self::start_inner(args, Some(resolv_conf.to_path_buf()))
+    }
+
+    fn start_inner(args: &[&str], resolv_conf: Option<PathBuf>) -> Daemon {
         // Shims orphaned by a killed daemon are reparented to us and reaped on drop.
         let _ = nix::sys::prctl::set_child_subreaper(true);
         let id = random_suffix();
@@ -72,6 +85,7 @@ impl Daemon {
             cgroup_parent: format!("/berth-e2e-{id}"),
             bridge: format!("be{id}"),
             extra_args: args.iter().map(|a| a.to_string()).collect(),
+            resolv_conf,
             dir,
             child: None,
         };
@@ -82,7 +96,10 @@ impl Daemon {
 
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("daemon.log")).unwrap();
-        let mut cmd = Command::new(berth_bin());
+        let mut cmd = match &self.resolv_conf {
+            Some(conf) => with_private_resolv_conf(conf),
+            None => Command::new(berth_bin()),
+        };
         cmd.arg("daemon")
             .arg("--host")
             .arg(format!("unix://{}", self.socket.display()))
@@ -354,6 +371,15 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.teardown();
     }
+}
+
+/// The command that runs `berth` in a new mount namespace (private propagation, so nothing it
+/// mounts reaches the host) with `conf` bind-mounted over `/etc/resolv.conf`: util-linux's
+/// `unshare` and `mount`, then `exec`, so the daemon keeps the pid the test spawned.
+fn with_private_resolv_conf(conf: &Path) -> Command {
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c", "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\""]).arg(conf).arg(berth_bin());
+    cmd
 }
 
 /// Which CLI drives a test.
