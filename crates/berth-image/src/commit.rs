@@ -2,6 +2,7 @@
 //! ([`ImageStore::layer_from_upper`]), and a base image plus an optional new layer plus a config
 //! becomes a new image ([`ImageStore::derive`]). `docker commit` and the builder both use these.
 
+use std::io::{Read, Write};
 use std::path::Path;
 
 use berth_archive::{TarOptions, WhiteoutMode};
@@ -11,6 +12,28 @@ use crate::digest::Digest;
 use crate::error::ImageError;
 use crate::manifest::MEDIA_OCI_LAYER;
 use crate::store::{ImageRecord, ImageStore, LayerRecord};
+
+/// A reader that also writes what it reads to `copy` (the layer's blob).
+struct Tee<'a, R, W> {
+    inner: R,
+    copy: &'a mut W,
+}
+
+impl<R: Read, W: Write> Read for Tee<'_, R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.copy.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// A pipe with a 1 MiB buffer (when the kernel allows), so the archiver and the unpacker
+/// trade large chunks.
+fn pipe() -> std::io::Result<(std::fs::File, std::fs::File)> {
+    let (r, w) = nix::unistd::pipe().map_err(std::io::Error::from)?;
+    let _ = nix::fcntl::fcntl(std::os::fd::AsRawFd::as_raw_fd(&w), nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
+    Ok((std::fs::File::from(r), std::fs::File::from(w)))
+}
 
 impl ImageStore {
     /// Archives the overlay upper dir `upper` (whiteout devices become `.wh.` entries) into a
@@ -23,14 +46,29 @@ impl ImageStore {
 
     /// Archives `dir` as a layer; `mode` says whether it is an overlay upper dir or a plain tree
     /// (a builder's staging dir for `COPY`).
+    ///
+    /// The tar is produced once, by a thread, and read once: as the layer store unpacks it
+    /// (hashing it for the diff id) every byte is also written to the blob, which is then
+    /// committed under that diff id. Nothing is read back or hashed twice.
     pub fn layer_from_dir(&self, parent_chain: Option<&Digest>, dir: &Path, mode: WhiteoutMode) -> Result<LayerRecord, ImageError> {
-        let mut blob = self.content().writer()?;
-        berth_archive::write_tar_from_dir(dir, &mut blob, &TarOptions::new(mode))
-            .map_err(|e| ImageError::Invalid(format!("archive {}: {e}", dir.display())))?;
+        let mut blob = self.content().writer_trusting()?;
+        let (reader, writer) = pipe().map_err(|e| ImageError::io(dir, e))?;
+        let (unpacked, produced) = std::thread::scope(|scope| {
+            let producer = scope.spawn(move || -> Result<(), String> {
+                let mut out = std::io::BufWriter::with_capacity(1 << 20, writer);
+                berth_archive::write_tar_from_dir(dir, &mut out, &TarOptions::new(mode)).map_err(|e| e.to_string())?;
+                out.flush().map_err(|e| e.to_string())
+            });
+            let tee = std::io::BufReader::with_capacity(1 << 20, Tee { inner: reader, copy: &mut blob });
+            let unpacked = self.layers().unpack(tee, None);
+            let produced = producer.join().unwrap_or_else(|_| Err("archiver thread panicked".into()));
+            (unpacked, produced)
+        });
+        produced.map_err(|e| ImageError::Invalid(format!("archive {}: {e}", dir.display())))?;
+        let unpacked = unpacked?;
         let blob_size = blob.size();
-        let digest = blob.commit(None)?;
-        let file = self.content().open_blob(&digest)?;
-        let info = self.layers().apply(parent_chain, std::io::BufReader::with_capacity(1 << 20, file), Some(&digest))?;
+        let digest = blob.commit_as(&unpacked.diff_id)?;
+        let info = self.layers().register(unpacked, parent_chain)?;
         Ok(LayerRecord {
             chain_id: info.chain_id.to_string(),
             diff_id: info.diff_id.to_string(),
@@ -44,7 +82,13 @@ impl ImageStore {
     /// Records a new image: `base`'s layers (none for `scratch`) plus `layer` if any, with
     /// `config` (whose `rootfs` and `history` are completed here: `history` is appended, marked
     /// as an empty layer when `layer` is `None`). The new image's parent is `base`.
-    pub fn derive(&self, base: Option<&ImageRecord>, layer: Option<LayerRecord>, mut config: ImageConfig, mut history: History) -> Result<ImageRecord, ImageError> {
+    pub fn derive(
+        &self,
+        base: Option<&ImageRecord>,
+        layer: Option<LayerRecord>,
+        mut config: ImageConfig,
+        mut history: History,
+    ) -> Result<ImageRecord, ImageError> {
         let mut layers: Vec<LayerRecord> = base.map(|b| b.layers.clone()).unwrap_or_default();
         history.empty_layer = layer.is_none();
         if history.created.is_none() {

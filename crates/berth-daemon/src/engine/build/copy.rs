@@ -15,7 +15,8 @@ use berth_image::ImageRecord;
 
 use super::cache::CacheKey;
 use super::context::Context;
-use super::copy_apply::{self, Attrs, CopyJob, Source};
+use super::copy_apply::{self, Attrs, CopyJob, Origin, Source};
+use super::index::Lookup;
 use super::rootfs::StepRoot;
 use super::stage::{Builder, StageState};
 use super::steps::{nop_line, normalize_workdir};
@@ -146,8 +147,17 @@ impl Builder {
         let (images, base, step) = (self.engine.images.clone(), state.image.clone(), self.ws.step_dir()?);
         let (chown, from_image, decompress, loc2) = (req.chown.map(String::from), req.from.is_some(), req.decompress, loc.clone());
         let layer = Engine::blocking(move || {
+            // Context sources the index resolves are copied from the spooled tar; the
+            // context is unpacked only for others (and for ADD, which may unpack archives).
+            let from_index = match &src.context {
+                Some(ctx) if !decompress => sources.iter().all(|s| match s {
+                    Source::Path { rel, .. } => matches!(ctx.index.resolve(rel), Lookup::Found(_)),
+                    _ => true,
+                }),
+                _ => false,
+            };
             let reads_root = sources.iter().any(|s| matches!(s, Source::Path { .. }));
-            if let (Some(ctx), true) = (&src.context, reads_root) {
+            if let (Some(ctx), true, false) = (&src.context, reads_root, from_index) {
                 ctx.root()?;
             }
             let root = StepRoot::mount(&images, base.as_ref(), step)?;
@@ -156,7 +166,11 @@ impl Builder {
                 None if from_image => None,
                 None => Some((0, 0)),
             };
-            let job = CopyJob { src_root: &src.path, dest_root: root.path(), dest: &dest, attrs: Attrs { owner, chmod }, decompress };
+            let origin = match &src.context {
+                Some(ctx) if from_index => Origin::Index(ctx),
+                _ => Origin::Disk(&src.path),
+            };
+            let job = CopyJob { src: origin, dest_root: root.path(), dest: &dest, attrs: Attrs { owner, chmod }, decompress };
             let started = std::time::Instant::now();
             copy_apply::perform(&job, &sources).map_err(|e| step_err(&loc2, format!("{} failed: {e}", if decompress { "ADD" } else { "COPY" })))?;
             drop(src);

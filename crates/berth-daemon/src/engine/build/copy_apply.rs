@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 use berth_archive::inroot::{self, EntryKind, WalkEntry};
 use berth_archive::{apply_layer, ApplyOptions, DigestWriter, WhiteoutMode};
 
+use super::context::Context;
+use super::index::{Kind, Lookup, Node};
+
 /// One source of a copy, after globbing.
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -36,10 +39,72 @@ pub struct Attrs {
     pub chmod: Option<u32>,
 }
 
+/// Where the sources of a copy are read from.
+#[derive(Clone, Copy)]
+pub enum Origin<'a> {
+    /// A directory: the unpacked context, or a mounted `--from` image.
+    Disk(&'a Path),
+    /// The context's index and its spooled tar, so nothing has to be unpacked. Only for
+    /// sources the index resolves ([`super::index::Lookup::Found`]).
+    Index(&'a Context),
+}
+
+/// One entry of a walked source, from disk or from the context's index.
+struct Entry<'r> {
+    /// Path below the walked source (empty for the source itself).
+    rel: String,
+    kind: EntryKind,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    size: u64,
+    mtime: i64,
+    /// Regular files: their content.
+    data: Option<Box<dyn Read + 'r>>,
+}
+
+impl<'a> Origin<'a> {
+    fn is_dir(&self, rel: &str) -> bool {
+        match self {
+            Origin::Disk(root) => is_dir_in(root, rel),
+            Origin::Index(ctx) => matches!(ctx.index.resolve(rel), Lookup::Found(n) if n.kind == Kind::Dir),
+        }
+    }
+
+    /// Visits `rel` and everything below it, in `inroot::walk_in_root`'s order.
+    fn walk(&self, rel: &str, visit: &mut dyn FnMut(Entry<'a>) -> io::Result<()>) -> io::Result<()> {
+        match *self {
+            Origin::Disk(root) => inroot::walk_in_root(root, rel, &mut |e: WalkEntry| {
+                visit(Entry {
+                    rel: e.rel.to_string_lossy().into_owned(),
+                    kind: e.kind,
+                    mode: e.mode,
+                    uid: e.uid,
+                    gid: e.gid,
+                    size: e.size,
+                    mtime: e.mtime.0,
+                    data: e.file.map(|f| Box::new(f) as Box<dyn Read>),
+                })
+            }),
+            Origin::Index(ctx) => ctx.index.walk(rel, &mut |sub, node: &Node| {
+                let (kind, data) = match &node.kind {
+                    Kind::Dir => (EntryKind::Dir, None),
+                    Kind::File => (EntryKind::File, Some(Box::new(ctx.content(node)) as Box<dyn Read + 'a>)),
+                    Kind::Symlink(t) => (EntryKind::Symlink(PathBuf::from(t)), None),
+                    Kind::Other => (EntryKind::Other, None),
+                };
+                // Unpacking would create an unlisted directory now.
+                let mtime = if node.implied { now_secs() as i64 } else { node.mtime };
+                visit(Entry { rel: sub.to_string(), kind, mode: node.mode, uid: node.uid, gid: node.gid, size: node.size, mtime, data })
+            }),
+        }
+    }
+}
+
 /// What to copy where.
 pub struct CopyJob<'a> {
-    /// The context, or the mounted `--from` image.
-    pub src_root: &'a Path,
+    /// Where the sources are.
+    pub src: Origin<'a>,
     /// The step's mounted root.
     pub dest_root: &'a Path,
     /// Absolute destination; a trailing `/` means "into this directory".
@@ -235,7 +300,7 @@ impl<W: Write> EntryWriter<'_, W> {
         }
     }
 
-    fn owner(&self, e: &WalkEntry) -> (u32, u32) {
+    fn owner(&self, e: &Entry<'_>) -> (u32, u32) {
         self.job.attrs.owner.unwrap_or((e.uid, e.gid))
     }
 
@@ -256,8 +321,8 @@ impl<W: Write> EntryWriter<'_, W> {
     }
 
     fn path(&mut self, rel: &str, name: &str) -> io::Result<()> {
-        let src = self.job.src_root;
-        if is_dir_in(src, rel) {
+        let src = self.job.src;
+        if src.is_dir(rel) {
             let dest = self.job.dest.trim_end_matches('/').to_string();
             let dest = if dest.is_empty() { "/".to_string() } else { dest };
             match inroot::metadata_in_root(self.job.dest_root, &dest) {
@@ -268,11 +333,11 @@ impl<W: Write> EntryWriter<'_, W> {
                     self.dir(&dest, 0o755, self.job.attrs.owner.unwrap_or((0, 0)), now_secs())?;
                 }
             }
-            return inroot::walk_in_root(src, rel, &mut |e| self.tree_entry(&dest, e));
+            return src.walk(rel, &mut |e| self.tree_entry(&dest, e));
         }
         let target = self.file_target(name);
         self.parents(&target)?;
-        inroot::walk_in_root(src, rel, &mut |e| match e.kind {
+        src.walk(rel, &mut |e| match e.kind {
             EntryKind::File => self.walked_file(&target, e),
             _ => Err(io::Error::other(format!("cannot copy {rel}: not a regular file or directory"))),
         })
@@ -291,31 +356,31 @@ impl<W: Write> EntryWriter<'_, W> {
         self.file(&target, mode, owner, mtime, meta.len(), &mut f)
     }
 
-    fn tree_entry(&mut self, dest: &str, mut e: WalkEntry) -> io::Result<()> {
-        if e.rel.as_os_str().is_empty() {
+    fn tree_entry(&mut self, dest: &str, mut e: Entry<'_>) -> io::Result<()> {
+        if e.rel.is_empty() {
             return Ok(());
         }
-        let target = join(dest, &e.rel.to_string_lossy());
-        reserved(&e.rel.to_string_lossy())?;
+        let target = join(dest, &e.rel);
+        reserved(&e.rel)?;
         let owner = self.owner(&e);
         let mode = self.job.attrs.chmod.unwrap_or(e.mode);
         match e.kind.clone() {
-            EntryKind::Dir => self.dir(&target, mode, owner, e.mtime.0.max(0) as u64),
+            EntryKind::Dir => self.dir(&target, mode, owner, e.mtime.max(0) as u64),
             EntryKind::File => {
-                let mut f = e.file.take().ok_or_else(|| io::Error::other("file not open"))?;
-                self.file(&target, mode, owner, e.mtime.0.max(0) as u64, e.size, &mut f)
+                let mut f = e.data.take().ok_or_else(|| io::Error::other("file not open"))?;
+                self.file(&target, mode, owner, e.mtime.max(0) as u64, e.size, &mut f)
             }
-            EntryKind::Symlink(to) => self.symlink(&target, &to, owner, e.mtime.0.max(0) as u64),
+            EntryKind::Symlink(to) => self.symlink(&target, &to, owner, e.mtime.max(0) as u64),
             EntryKind::Other => Ok(()),
         }
     }
 
-    fn walked_file(&mut self, target: &str, mut e: WalkEntry) -> io::Result<()> {
+    fn walked_file(&mut self, target: &str, mut e: Entry<'_>) -> io::Result<()> {
         reserved(target)?;
         let owner = self.owner(&e);
         let mode = self.job.attrs.chmod.unwrap_or(e.mode);
-        let mut f = e.file.take().ok_or_else(|| io::Error::other("file not open"))?;
-        self.file(target, mode, owner, e.mtime.0.max(0) as u64, e.size, &mut f)
+        let mut f = e.data.take().ok_or_else(|| io::Error::other("file not open"))?;
+        self.file(target, mode, owner, e.mtime.max(0) as u64, e.size, &mut f)
     }
 
     fn header(kind: tar::EntryType, mode: u32, owner: (u32, u32), mtime: u64, size: u64) -> tar::Header {
@@ -387,13 +452,16 @@ impl<R: Read> Read for Exact<R> {
 /// `ADD` of a local archive: unpacks it into the destination directory and returns
 /// `Some(())`; `None` when `rel` is not a (plain or gzip-compressed) tar.
 fn try_unpack(job: &CopyJob<'_>, rel: &str) -> io::Result<Option<()>> {
-    let Ok(meta) = inroot::metadata_in_root(job.src_root, rel) else {
+    let Origin::Disk(src_root) = job.src else {
+        return Err(io::Error::other("ADD reads archives from disk only"));
+    };
+    let Ok(meta) = inroot::metadata_in_root(src_root, rel) else {
         return Ok(None);
     };
-    if !meta.is_file() || !is_archive(job.src_root, rel)? {
+    if !meta.is_file() || !is_archive(src_root, rel)? {
         return Ok(None);
     }
-    let file = inroot::open_in_root(job.src_root, rel)?;
+    let file = inroot::open_in_root(src_root, rel)?;
     let tar = berth_image::import::decompress(file).map_err(io::Error::other)?;
     let dir = inroot::open_dir_in_root(job.dest_root, job.dest)?;
     let path = PathBuf::from(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&dir)));
@@ -421,6 +489,64 @@ fn is_archive(root: &Path, rel: &str) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tar of a copy is the same whether the context is read from its index and spool
+    /// or from the unpacked directory.
+    #[test]
+    fn copies_from_the_index_equal_copies_from_disk() {
+        let mut b = tar::Builder::new(Vec::new());
+        let entries: &[(&str, tar::EntryType, &str, u32)] = &[
+            ("app/", tar::EntryType::Directory, "", 0o750),
+            ("app/a.txt", tar::EntryType::Regular, "alpha", 0o644),
+            ("app/sub/", tar::EntryType::Directory, "", 0o700),
+            ("app/sub/b", tar::EntryType::Regular, "beta beta", 0o600),
+            ("app/ln", tar::EntryType::Symlink, "../outside", 0o777),
+            ("top", tar::EntryType::Regular, "t", 0o755),
+        ];
+        for (name, kind, data, mode) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_mode(*mode);
+            h.set_mtime(1_700_000_000);
+            h.set_uid(1000);
+            h.set_gid(1000);
+            if *kind == tar::EntryType::Symlink {
+                h.set_size(0);
+                b.append_link(&mut h, name, data).unwrap_or_default();
+            } else {
+                h.set_size(data.len() as u64);
+                b.append_data(&mut h, name, data.as_bytes()).unwrap_or_default();
+            }
+        }
+        let bytes = b.into_inner().unwrap_or_default();
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut ws = super::super::context::Workspace::create(tmp.path()).expect("workspace");
+        ws.receive(bytes.as_slice()).expect("receive");
+        let dest = tmp.path().join("dest");
+        std::fs::create_dir_all(&dest).expect("dest");
+        let sources = vec![
+            Source::Path { rel: "app".into(), name: "app".into() },
+            Source::Path { rel: "top".into(), name: "top".into() },
+            Source::Path { rel: "app/sub/b".into(), name: "b".into() },
+        ];
+        let ctx = ws.context.clone();
+        let tar_of = |src: Origin<'_>, chmod: Option<u32>| {
+            let job = CopyJob { src, dest_root: &dest, dest: "/into/", attrs: Attrs { owner: Some((0, 0)), chmod }, decompress: false };
+            let mut out = Vec::new();
+            write_entries(&job, &sources, &mut out).expect("copy");
+            out
+        };
+        let indexed = tar_of(Origin::Index(&ctx), None);
+        let root = ctx.root().expect("unpack");
+        assert!(indexed == tar_of(Origin::Disk(root), None), "copies from the index and from disk differ");
+        assert!(tar_of(Origin::Index(&ctx), Some(0o700)) == tar_of(Origin::Disk(root), Some(0o700)), "with --chmod");
+        let names: Vec<String> = tar::Archive::new(indexed.as_slice())
+            .entries()
+            .expect("entries")
+            .filter_map(|e| e.ok().map(|e| e.path().map(|p| p.display().to_string()).unwrap_or_default()))
+            .collect();
+        assert!(names.contains(&"into/sub/b".to_string()) && names.contains(&"into/ln".to_string()) && names.contains(&"into/b".to_string()), "{names:?}");
+    }
 
     #[test]
     fn joins_keep_one_slash() {

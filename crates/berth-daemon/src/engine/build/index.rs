@@ -51,11 +51,14 @@ pub struct Node {
     pub offset: u64,
     /// `sha256:<hex>` of the content (regular files).
     pub digest: String,
+    /// A directory the tar does not list, only paths below it (unpacking creates it with
+    /// the time of the unpack).
+    pub implied: bool,
 }
 
 impl Node {
     fn implied_dir() -> Self {
-        Node { kind: Kind::Dir, mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, offset: 0, digest: String::new() }
+        Node { kind: Kind::Dir, mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, offset: 0, digest: String::new(), implied: true }
     }
 }
 
@@ -262,6 +265,7 @@ fn scan_entries(reader: &mut impl Read, idx: &mut ContextIndex) -> io::Result<()
             mtime: i64::try_from(lenient(&old.mtime, h.mtime())?).map_err(io::Error::other)?,
             offset: entry.raw_file_position(),
             digest: String::new(),
+            implied: false,
         };
         match kind {
             tar::EntryType::Directory => node.kind = Kind::Dir,

@@ -179,7 +179,7 @@ mod tests {
         assert!(parse("ftp://host/x").is_err());
         assert_eq!(last_modified("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784111777));
         assert_eq!(last_modified("yesterday"), None);
-        let base: Uri = "http://h:1/a/b/c".parse().unwrap();
+        let base: Uri = "http://h:1/a/b/c".parse().expect("uri");
         assert_eq!(resolve(&base, "/x"), "http://h:1/x");
         assert_eq!(resolve(&base, "y"), "http://h:1/a/b/y");
         assert_eq!(resolve(&base, "https://o/z"), "https://o/z");
