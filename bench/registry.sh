@@ -7,6 +7,7 @@
 # RUNS runs.
 #
 #   sudo bench/registry.sh            # RUNS=3 SIZE_MB=200 by default
+#   KINDS=berth bench/registry.sh     # only berth's registry (default: "berth distribution")
 #
 # Needs root (the daemon), the release binary (built here unless BERTH_BIN is set), and
 # docker-registry (apt-get install docker-registry; its system service is never used).
@@ -14,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 SIZE_MB=${SIZE_MB:-200}
+KINDS=${KINDS:-berth distribution}
 if [ -z "${BERTH_BIN:-}" ]; then
   cargo build --release -q -p berth
   BERTH_BIN="${CARGO_TARGET_DIR:-target}/release/berth"
@@ -102,7 +104,7 @@ done
 stats() { python3 -c 'import sys,statistics; v=sorted(map(float,sys.argv[1:])); print(f"{max(v):>6.0f} {statistics.median(v):>8.0f}")' "$@"; }
 
 declare -A PUSH PULL
-for kind in berth distribution; do
+for kind in $KINDS; do
   if [ "$kind" = distribution ] && [ ! -x /usr/bin/docker-registry ]; then continue; fi
   for _ in $(seq "$RUNS"); do
     run_once "$kind"
@@ -115,7 +117,7 @@ label() { case $1 in berth) echo "berth registry serve";; distribution) echo "do
 printf '\n%s MB single-layer image (random bytes), berth daemon, loopback, %s runs\n' "$SIZE_MB" "$RUNS"
 printf '%-6s %-28s %6s %8s\n' "op" "registry" "best" "median"
 for kind in berth distribution; do
-  [ -n "${PUSH[$kind]:-}" ] || { printf '%-6s %-28s %s\n' "-" "$(label "$kind")" "not installed"; continue; }
+  [ -n "${PUSH[$kind]:-}" ] || { printf '%-6s %-28s %s\n' "-" "$(label "$kind")" "not run (not in KINDS, or not installed)"; continue; }
   # shellcheck disable=SC2086
   printf '%-6s %-28s %s MB/s\n' push "$(label "$kind")" "$(stats ${PUSH[$kind]})"
   # shellcheck disable=SC2086

@@ -867,6 +867,66 @@ fn image_whose_layer_already_existed_is_pushed_with_the_local_blob() {
     assert!(digests[0].starts_with(&format!("{}/team/app@sha256:", reg.host())), "{digests:?}");
 }
 
+/// `img` with another command in its config: another image id, the same layer blob.
+fn with_cmd(img: &FakeImage, cmd: &str, layer_type: &str) -> FakeImage {
+    let config = String::from_utf8(img.config.clone()).unwrap().replace(r#"["/hello"]"#, &format!(r#"["{cmd}"]"#)).into_bytes();
+    let config_digest = sha256(&config);
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"{layer_type}","digest":"{}","size":{}}}]}}"#,
+        config.len(),
+        img.layer_digest,
+        img.layer.len()
+    )
+    .into_bytes();
+    let manifest_digest = sha256(&manifest);
+    FakeImage { config, config_digest, layer: img.layer.clone(), layer_digest: img.layer_digest.clone(), manifest, manifest_digest }
+}
+
+#[test]
+fn already_existing_layer_whose_blobs_are_all_gone_is_pushed_rebuilt_from_the_layer() {
+    const GZ: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    let plain = layer_tar("hello.txt", b"layer pulled twice\n");
+    let diff_id = sha256(&plain);
+    // Image a's layer is gzip(tar); image b's is the same tar as two gzip members, so another
+    // blob digest for the same diff id.
+    let a = fake_image_of(host_arch(), gzip(&plain), Some(&diff_id), OCI_CONFIG, GZ);
+    let b = with_cmd(&fake_image_of(host_arch(), [gzip(&plain), gzip(b"")].concat(), Some(&diff_id), OCI_CONFIG, GZ), "/other", GZ);
+    assert_ne!(a.layer_digest, b.layer_digest);
+    let mut files = image_files("team/a", "v1", &a, OCI_MANIFEST);
+    files.extend(image_files("team/b", "v1", &b, OCI_MANIFEST));
+    let fake = FakeRegistry::start(static_registry(files));
+    let d = Daemon::start();
+    let (img_a, img_b) = (format!("{}/team/a:v1", fake.host()), format!("{}/team/b:v1", fake.host()));
+    d.ok(Client::Docker, &["pull", &img_a]);
+    let out = d.ok(Client::Docker, &["pull", &img_b]);
+    assert!(out.contains("Already exists"), "{out}");
+    // Removing a removes the only blob of that layer; b's own blob was never fetched.
+    d.ok(Client::Docker, &["rmi", &img_a]);
+    let blobs = entries(&data(&d).join("content/sha256"));
+    assert!(blobs.contains(&b.config_digest.trim_start_matches("sha256:").to_string()), "{blobs:?}");
+    for gone in [&a.layer_digest, &b.layer_digest, &diff_id] {
+        assert!(!blobs.contains(&gone.trim_start_matches("sha256:").to_string()), "{gone} still stored: {blobs:?}");
+    }
+
+    // The push rebuilds the layer's tar, byte for byte, and pushes it uncompressed under a new
+    // manifest (the config, and so the image id, stay the same).
+    let reg = RegistryProcess::berth(None);
+    let pushed = format!("{}/team/b:v1", reg.host());
+    d.ok(Client::Docker, &["tag", &img_b, &pushed]);
+    let out = d.ok(Client::Docker, &["push", &pushed]);
+    assert!(out.contains("Pushed"), "{out}");
+    let head = curl_head(&format!("http://{}/v2/team/b/blobs/{diff_id}", reg.host()), None);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    d.ok(Client::Docker, &["rmi", &pushed, &img_b]);
+    let out = d.ok(Client::Docker, &["pull", &pushed]);
+    assert!(out.contains("Pull complete"), "{out}");
+    let id = d.ok(Client::Docker, &["image", "inspect", "-f", "{{.Id}}", &pushed]);
+    assert_eq!(id.trim(), b.config_digest);
+    let unpacked = data(&d).join("layers").join(diff_id.trim_start_matches("sha256:")).join("diff/hello.txt");
+    assert_eq!(std::fs::read(&unpacked).unwrap(), b"layer pulled twice\n");
+    d.assert_no_leaks_after_cleanup();
+}
+
 #[test]
 fn search_on_a_registry_without_the_search_api_is_a_clear_error() {
     let reg = RegistryProcess::berth(None);

@@ -7,19 +7,23 @@
 //! not follow symlinks, then set its metadata. Directory times are restored
 //! after the last entry, since creating children changes them.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
+use std::rc::Rc;
 
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{Mode, SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 
+use crate::durable::{self, Durable, KICK_EVERY};
 use crate::error::{ApplyError, OpResult};
 use crate::meta::{self, Meta};
 use crate::remove::{self, is_dir, lstat_at, REMOVE_ALL};
 use crate::resolve::{split, PathProblem, RelPath, Root, DIR_READ};
+use crate::split::{Recorder, RecordingReader};
 use crate::sys;
 use crate::whiteout::{self, LayerPaths, Special, WhiteoutMode, WHITEOUT_LINK_DIR};
 
@@ -54,6 +58,28 @@ pub struct ApplyReport {
     /// Extended attributes the file system refused (`ENOTSUP`, `EPERM`) and
     /// that were skipped, as Docker does.
     pub skipped_xattrs: u64,
+    /// With [`ApplyExtras::durable`]: regular files and directories synced.
+    pub synced_files: u64,
+    /// See `synced_files`.
+    pub synced_dirs: u64,
+    /// With [`ApplyExtras::split`]: whether the record rebuilds the stream
+    /// exactly (nothing the layer wrote was replaced or removed by itself).
+    pub split_exact: bool,
+}
+
+/// What [`apply_layer_with`] does on top of [`apply_layer`].
+#[derive(Default)]
+pub struct ApplyExtras<'a> {
+    /// Makes every file and directory written durable before returning, by
+    /// syncing only them (see the `durable` module docs), so the caller can
+    /// publish the tree with a rename and an `fsync` of its parent.
+    pub durable: bool,
+    /// Writes a split record of the stream here (see [`crate::split`]), from
+    /// which [`crate::rebuild_tar`] gives back the same bytes.
+    pub split: Option<&'a mut dyn Write>,
+    /// With `split`: an existing empty directory, outside the root and on its
+    /// filesystem, where files the layer replaces are kept for the record.
+    pub split_stash: Option<&'a Path>,
 }
 
 /// Applies the uncompressed layer tar read from `reader` onto `root`.
@@ -64,8 +90,25 @@ pub struct ApplyReport {
 /// wrapped around it has seen the whole blob. On error what was applied stays
 /// on disk and the caller discards `root`.
 pub fn apply_layer(root: &Path, reader: impl Read, opts: &ApplyOptions) -> Result<ApplyReport, ApplyError> {
-    let mut reader = reader;
+    apply_layer_with(root, reader, opts, ApplyExtras::default())
+}
+
+/// [`apply_layer`], made durable and recorded for rebuilding as `extras` asks.
+pub fn apply_layer_with(root: &Path, reader: impl Read, opts: &ApplyOptions, extras: ApplyExtras<'_>) -> Result<ApplyReport, ApplyError> {
     let mut applier = Applier::new(root, opts)?;
+    if extras.durable {
+        applier.durable = Some(Durable::default());
+    }
+    let stash = match extras.split_stash {
+        Some(p) => Some(sys::open(p, DIR_READ).map_err(|source| ApplyError::Root { path: p.to_owned(), source })?),
+        None => None,
+    };
+    let recorder = extras.split.map(|out| Recorder::new(out, stash));
+    applier.split = recorder.clone();
+    let mut reader: Box<dyn Read + '_> = match recorder.clone() {
+        Some(recorder) => Box::new(RecordingReader { inner: reader, recorder }),
+        None => Box::new(reader),
+    };
     {
         let mut archive = tar::Archive::new(&mut reader);
         for entry in archive.entries().map_err(ApplyError::Read)? {
@@ -74,6 +117,16 @@ pub fn apply_layer(root: &Path, reader: impl Read, opts: &ApplyOptions) -> Resul
     }
     applier.finish()?;
     io::copy(&mut reader, &mut io::sink()).map_err(ApplyError::Read)?;
+    drop(reader);
+    if let Some(recorder) = recorder {
+        applier.report.split_exact = recorder.borrow_mut().finish().map_err(io_err("", "write split record"))?;
+    }
+    if let Some(mut d) = applier.durable.take() {
+        d.drain().map_err(io_err("", "fsync file"))?;
+        applier.report.synced_files = d.files;
+        let top = sys::open(root, DIR_READ).map_err(io_err("", "open layer root"))?;
+        applier.report.synced_dirs = durable::sync_dirs(top).map_err(io_err("", "fsync directory"))?;
+    }
     Ok(applier.report)
 }
 
@@ -119,7 +172,7 @@ enum Existing {
 }
 
 /// The state of one layer application.
-struct Applier<'o> {
+struct Applier<'o, 's> {
     root: Root,
     opts: &'o ApplyOptions,
     layer: LayerPaths,
@@ -129,6 +182,10 @@ struct Applier<'o> {
     aufs_links: bool,
     buf: Vec<u8>,
     report: ApplyReport,
+    /// Files written and not yet synced, when the layer must be durable.
+    durable: Option<Durable>,
+    /// The split record being written, if any.
+    split: Option<Rc<RefCell<Recorder<'s>>>>,
 }
 
 fn invalid(path: &str, reason: impl Into<String>) -> ApplyError {
@@ -144,7 +201,7 @@ fn bad_link(path: &str, target: &[u8], reason: &'static str) -> ApplyError {
     ApplyError::InvalidHardlink { path: path.to_owned(), target, reason }
 }
 
-impl<'o> Applier<'o> {
+impl<'o, 's> Applier<'o, 's> {
     fn new(path: &Path, opts: &'o ApplyOptions) -> Result<Self, ApplyError> {
         let root = Root::open(path).map_err(|source| ApplyError::Root { path: path.to_owned(), source })?;
         Ok(Applier {
@@ -155,6 +212,8 @@ impl<'o> Applier<'o> {
             aufs_links: false,
             buf: vec![0; COPY_BUF],
             report: ApplyReport::default(),
+            durable: None,
+            split: None,
         })
     }
 
@@ -185,7 +244,7 @@ impl<'o> Applier<'o> {
         self.report.whiteouts += 1;
         match self.opts.whiteouts {
             WhiteoutMode::Overlay => whiteout::overlay_opaque(&mut self.root, dir),
-            WhiteoutMode::Plain => whiteout::plain_opaque(&mut self.root, &self.layer, dir).map(drop),
+            WhiteoutMode::Plain => whiteout::plain_opaque(&mut self.root, &self.layer, dir).map(|n| self.removed(n)),
         }
         .map_err(|e| e.at(shown))
     }
@@ -194,9 +253,16 @@ impl<'o> Applier<'o> {
         self.report.whiteouts += 1;
         match self.opts.whiteouts {
             WhiteoutMode::Overlay => whiteout::overlay_whiteout(&mut self.root, &mut self.layer, parent, name).map(drop),
-            WhiteoutMode::Plain => whiteout::plain_whiteout(&mut self.root, &self.layer, parent, name).map(drop),
+            WhiteoutMode::Plain => whiteout::plain_whiteout(&mut self.root, &self.layer, parent, name).map(|n| self.removed(n)),
         }
         .map_err(|e| e.at(shown))
+    }
+
+    /// `count` entries were removed: a split record can no longer be exact.
+    fn removed(&self, count: u64) {
+        if let (true, Some(split)) = (count > 0, &self.split) {
+            split.borrow_mut().inexact();
+        }
     }
 
     /// Creates an ordinary entry at `rel`.
@@ -223,7 +289,7 @@ impl<'o> Applier<'o> {
         let existing = self.make_room(&parent, rel, name, kind).map_err(|e| e.at(shown))?;
         match (kind, link_target) {
             (Kind::Dir, _) => self.make_dir(&parent, rel, name, &meta, existing, shown)?,
-            (Kind::File { sparse }, _) => self.make_file(&parent, name, &meta, &mut entry, sparse, shown)?,
+            (Kind::File { sparse }, _) => self.make_file(&parent, rel, name, &meta, &mut entry, sparse, shown)?,
             (Kind::Symlink, _) => self.make_symlink(&parent, name, &meta, &entry, shown)?,
             (Kind::Hardlink, Some(target)) => self.make_hardlink(&parent, name, &target, &meta, shown)?,
             (Kind::Node(flag), _) => self.make_node(&parent, name, flag, &meta, &entry, shown)?,
@@ -252,6 +318,9 @@ impl<'o> Applier<'o> {
             return Ok(Existing::Dir);
         }
         let own_whiteout = self.layer.is_own_whiteout(rel.as_bytes()) && whiteout::is_whiteout_device(&st);
+        if let Some(split) = &self.split {
+            split.borrow_mut().before_remove(parent.as_fd(), name, &st);
+        }
         remove::prune(parent.as_fd(), name, rel.as_bytes(), REMOVE_ALL).op("remove existing entry")?;
         self.root.invalidate();
         Ok(if own_whiteout { Existing::OwnWhiteout } else { Existing::Nothing })
@@ -292,9 +361,11 @@ impl<'o> Applier<'o> {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn make_file<R: Read>(
         &mut self,
         parent: &OwnedFd,
+        rel: &RelPath,
         name: &[u8],
         meta: &Meta,
         entry: &mut tar::Entry<'_, R>,
@@ -305,12 +376,19 @@ impl<'o> Applier<'o> {
         let fd = sys::openat(parent.as_fd(), name, flags, Mode::from_bits_retain(0o600)).map_err(io_err(shown, "create file"))?;
         let mut file = File::from(fd);
         let expected = entry.size();
-        let written = copy_data(entry, &mut file, &mut self.buf, shown)?;
+        if let (false, Some(split)) = (sparse, &self.split) {
+            let ino = nix::sys::stat::fstat(file.as_raw_fd()).map_err(|e| io_err(shown, "stat file")(e.into()))?.st_ino;
+            split.borrow_mut().file(entry.raw_file_position(), expected, rel.as_bytes(), ino);
+        }
+        let written = copy_data(entry, &mut file, &mut self.buf, self.durable.is_some(), shown)?;
         if !sparse && written != expected {
             return Err(invalid(shown, format!("truncated data: {written} of {expected} bytes")));
         }
         self.report.bytes += written;
         self.report.skipped_xattrs += meta::apply_fd(file.as_fd(), meta, self.opts.same_owner, true).map_err(|e| e.at(shown))?;
+        if let Some(d) = &mut self.durable {
+            d.wrote(file).map_err(io_err(shown, "fsync file"))?;
+        }
         Ok(())
     }
 
@@ -389,6 +467,12 @@ impl<'o> Applier<'o> {
     /// Removes the AUFS link dir, then restores directory times.
     fn finish(&mut self) -> Result<(), ApplyError> {
         if self.aufs_links {
+            if let Some(split) = &self.split {
+                let st = lstat_at(self.root.fd(), WHITEOUT_LINK_DIR.as_bytes()).map_err(io_err(WHITEOUT_LINK_DIR, "stat aufs link dir"))?;
+                if let Some(st) = st {
+                    split.borrow_mut().before_remove(self.root.fd(), WHITEOUT_LINK_DIR.as_bytes(), &st);
+                }
+            }
             remove::prune(self.root.fd(), WHITEOUT_LINK_DIR.as_bytes(), WHITEOUT_LINK_DIR.as_bytes(), REMOVE_ALL)
                 .map_err(io_err(WHITEOUT_LINK_DIR, "remove aufs link dir"))?;
             self.root.invalidate();
@@ -432,11 +516,23 @@ fn link_target<R: Read>(entry: &tar::Entry<'_, R>, rel: &RelPath, shown: &str) -
 }
 
 /// Copies an entry's data into `file` through `buf`; returns the byte count.
-fn copy_data(src: &mut impl Read, file: &mut File, buf: &mut [u8], shown: &str) -> Result<u64, ApplyError> {
+/// With `kick`, writeback of what was written starts every [`KICK_EVERY`]
+/// bytes and at the end, so a later `fsync` has little left to wait for.
+fn copy_data(src: &mut impl Read, file: &mut File, buf: &mut [u8], kick: bool, shown: &str) -> Result<u64, ApplyError> {
     let mut total = 0u64;
+    let mut kicked = 0u64;
     loop {
+        if kick && total - kicked >= KICK_EVERY {
+            Durable::kick(file.as_fd(), kicked, total - kicked);
+            kicked = total;
+        }
         let n = match src.read(buf) {
-            Ok(0) => return Ok(total),
+            Ok(0) => {
+                if kick && total > kicked {
+                    Durable::kick(file.as_fd(), kicked, total - kicked);
+                }
+                return Ok(total);
+            }
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(io_err(shown, "read entry data")(e)),

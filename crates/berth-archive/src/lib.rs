@@ -10,6 +10,9 @@
 //! * [`write_tar_from_dir`]: a deterministic tar of a directory (overlay upper
 //!   dirs turn back into `.wh.` entries), for `export`, `save`, `commit` and
 //!   build contexts.
+//! * [`apply_layer_with`]: the same, made durable by syncing only what it
+//!   wrote, and/or recording a [`split`] record from which [`rebuild_tar`]
+//!   gives back the exact tar stream from the unpacked tree.
 //! * [`DigestReader`] / [`DigestWriter`]: sha256 and byte count while streaming.
 //!
 //! # Safety invariants of `apply_layer`
@@ -68,16 +71,19 @@ mod sys;
 mod apply;
 pub mod copy;
 mod digest;
+mod durable;
 mod error;
 pub mod inroot;
 mod meta;
 mod remove;
 mod resolve;
+pub mod split;
 mod tarout;
 pub mod whiteout;
 mod write;
 
-pub use apply::{apply_layer, ApplyOptions, ApplyReport};
+pub use apply::{apply_layer, apply_layer_with, ApplyExtras, ApplyOptions, ApplyReport};
+pub use split::{rebuild_tar, RebuildError};
 pub use digest::{DigestReader, DigestWriter};
 pub use error::{ApplyError, ErrorKind, WriteError};
 pub use whiteout::WhiteoutMode;

@@ -230,3 +230,14 @@ pub(crate) fn os(bytes: &[u8]) -> &OsStr {
 pub(crate) fn cstring(bytes: &[u8]) -> io::Result<CString> {
     CString::new(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
 }
+
+/// Starts writeback of `len` bytes of `file` from `offset` (`sync_file_range`
+/// with `SYNC_FILE_RANGE_WRITE`) without waiting for it; `len` 0 means to the
+/// end. Only a hint that makes a later `fsync` shorter: errors are ignored.
+pub(crate) fn start_writeback(file: BorrowedFd<'_>, offset: u64, len: u64) {
+    let (Ok(offset), Ok(len)) = (libc::off64_t::try_from(offset), libc::off64_t::try_from(len)) else { return };
+    // SAFETY: plain integer arguments and a live fd; the call reads no memory of ours.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}

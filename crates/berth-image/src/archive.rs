@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ImageConfig;
-use crate::content::BlobWriter;
-use crate::digest::{chain_ids, Digest, TeeReader};
+use crate::digest::{chain_ids, Digest};
 use crate::error::ImageError;
 use crate::import::decompress;
 use crate::layers::Unpacked;
@@ -78,24 +77,21 @@ impl ImageStore {
         }
         for item in items {
             let rec = &item.record;
-            let digests = std::iter::once(rec.id.clone())
-                .chain(rec.layers.iter().map(|l| l.blob.clone()))
-                .chain(std::iter::once(rec.manifest_digest.clone()));
-            for d in digests {
+            let mut layer_paths = Vec::new();
+            for l in &rec.layers {
+                layer_paths.push(blob_path(&self.save_layer(&mut tar, l, &mut written)?));
+            }
+            for d in [&rec.id, &rec.manifest_digest] {
                 if !written.insert(d.clone()) {
                     continue;
                 }
-                let digest = Digest::parse(&d).map_err(|e| ImageError::Invalid(e.to_string()))?;
+                let digest = Digest::parse(d).map_err(|e| ImageError::Invalid(e.to_string()))?;
                 let path = self.content().path(&digest);
                 let mut f = self.content().open_blob(&digest)?;
-                tar.append_file(blob_path(&d), &mut f).map_err(|e| ImageError::io(&path, e))?;
+                tar.append_file(blob_path(d), &mut f).map_err(|e| ImageError::io(&path, e))?;
             }
             let tags: Vec<String> = item.tags.iter().map(|t| t.familiar()).collect();
-            legacy.push(LegacyEntry {
-                config: blob_path(&rec.id),
-                repo_tags: Some(tags.clone()),
-                layers: rec.layers.iter().map(|l| blob_path(&l.blob)).collect(),
-            });
+            legacy.push(LegacyEntry { config: blob_path(&rec.id), repo_tags: Some(tags.clone()), layers: layer_paths });
             let manifest_size = self.content().path(&Digest::parse(&rec.manifest_digest).map_err(|e| ImageError::Invalid(e.to_string()))?).metadata().map(|m| m.len()).unwrap_or(0);
             let refs: Vec<Option<&Reference>> = if item.tags.is_empty() { vec![None] } else { item.tags.iter().map(Some).collect() };
             for r in refs {
@@ -124,6 +120,41 @@ impl ImageStore {
         append_bytes(&mut tar, "repositories", &to_json(&repositories)?)?;
         tar.into_inner().map_err(|e| ImageError::io(Path::new("archive"), e))?.flush().map_err(|e| ImageError::io(Path::new("archive"), e))?;
         Ok(())
+    }
+
+    /// Writes one layer's blob into the archive unless already written; returns the digest it
+    /// is stored under: its stored blob, or else its tar rebuilt from the unpacked layer
+    /// (named by the diff id).
+    fn save_layer<W: Write>(&self, tar: &mut tar::Builder<W>, l: &LayerRecord, written: &mut HashSet<String>) -> Result<String, ImageError> {
+        let blob = Digest::parse(&l.blob).map_err(|e| ImageError::Invalid(e.to_string()))?;
+        if self.content().contains(&blob) {
+            if written.insert(l.blob.clone()) {
+                let path = self.content().path(&blob);
+                let mut f = self.content().open_blob(&blob)?;
+                tar.append_file(blob_path(&l.blob), &mut f).map_err(|e| ImageError::io(&path, e))?;
+            }
+            return Ok(l.blob.clone());
+        }
+        let chain = Digest::parse(&l.chain_id).map_err(|e| ImageError::Invalid(e.to_string()))?;
+        if written.insert(l.diff_id.clone()) {
+            let info = self.layers().info(&chain)?;
+            let path = blob_path(&l.diff_id);
+            let io_err = |e| ImageError::io(Path::new(&path), e);
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_mode(0o644);
+            h.set_size(info.size);
+            h.set_path(&path).map_err(io_err)?;
+            h.set_cksum();
+            // Straight into the archive: the rebuilt tar is checked against the diff id as it
+            // goes, and a mismatch fails the save (the archive is then cut short).
+            let out = tar.get_mut();
+            out.write_all(h.as_bytes()).map_err(io_err)?;
+            let size = self.layers().write_tar(&chain, &mut *out)?;
+            let pad = (512 - size % 512) % 512;
+            out.write_all(&[0u8; 512][..pad as usize]).map_err(io_err)?;
+        }
+        Ok(l.diff_id.clone())
     }
 
     /// Loads every image of an archive (docker-archive or OCI layout) read from `input`.
@@ -185,12 +216,8 @@ impl ImageStore {
                     (&mut entry).take(512).read_to_end(&mut head).map_err(bad)?;
                     let rest = std::io::Cursor::new(head.clone()).chain(&mut entry);
                     if looks_like_layer(&head) {
-                        let mut blob = self.content().writer_trusting()?;
-                        let unpacked = {
-                            let tee = TeeReader::new(decompress(rest)?, &mut blob);
-                            self.layers().unpack(tee, None)?
-                        };
-                        Entry::Layer(Some(Box::new(StreamedLayer { unpacked, blob })))
+                        let unpacked = self.layers().unpack(decompress(rest)?, None)?;
+                        Entry::Layer(Some(Box::new(unpacked)))
                     } else if size <= MAX_JSON && in_memory + size <= MAX_IN_MEMORY {
                         in_memory += size;
                         let mut buf = Vec::with_capacity(size as usize);
@@ -250,7 +277,7 @@ impl ImageStore {
             blob_size: size,
             size,
         };
-        if self.layers().exists(chain) && self.content().contains(diff_id) {
+        if self.layers().exists(chain) && (self.content().contains(diff_id) || self.layers().rebuildable(chain)) {
             return Ok(record(self.layers().info(chain)?.size));
         }
         let key = streamed.resolve(path)?;
@@ -258,39 +285,35 @@ impl ImageStore {
             Some(Entry::Layer(slot)) => slot.take(),
             _ => None,
         };
-        if let Some(streamed_layer) = layer {
-            let StreamedLayer { unpacked, blob } = *streamed_layer;
+        if let Some(unpacked) = layer {
             if unpacked.diff_id != *diff_id {
                 return Err(ImageError::DigestMismatch { expected: diff_id.to_string(), actual: unpacked.diff_id.to_string() });
             }
             let size = unpacked.size;
-            // The blob first: a registered layer is then never without its blob.
-            if !self.content().contains(diff_id) {
-                blob.commit_as(diff_id)?;
-            }
-            self.layers().register(unpacked, parent)?;
+            require_rebuildable(&unpacked)?;
+            self.layers().register(*unpacked, parent)?;
+            streamed.entries.insert(key, Entry::Registered(chain.clone()));
             return Ok(record(size));
         }
         let reader: Box<dyn Read> = match streamed.entries.get(&key) {
             Some(Entry::Bytes(b)) => Box::new(std::io::Cursor::new(b.clone())),
             Some(Entry::Spooled(p)) => Box::new(std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(p).map_err(|e| ImageError::io(p, e))?)),
-            // Used by an earlier image on another parent: apply it again from its stored blob.
-            Some(Entry::Layer(None)) => Box::new(std::io::BufReader::with_capacity(1 << 20, self.content().open_blob(diff_id)?)),
+            // Used by an earlier image on another parent: apply it again from its stored blob
+            // or from the tar rebuilt from where it was registered.
+            Some(Entry::Registered(_)) if self.content().contains(diff_id) => {
+                Box::new(std::io::BufReader::with_capacity(1 << 20, self.content().open_blob(diff_id)?))
+            }
+            Some(Entry::Registered(first)) => Box::new(self.layers().tar_reader(first)?),
             _ => return Err(ImageError::Invalid(format!("invalid archive: layer {path} not found"))),
         };
         let tar = decompress(reader)?;
         let size = if self.layers().exists(chain) {
+            // A layer registered without a split record: keep its tar as a blob instead.
             self.content().put_reader(tar, Some(diff_id))?.1
         } else {
-            let mut blob = self.content().writer_trusting()?;
-            let info = {
-                let tee = TeeReader::new(tar, &mut blob);
-                self.layers().apply(parent, tee, Some(diff_id))?
-            };
-            if !self.content().contains(diff_id) {
-                blob.commit_as(diff_id)?;
-            }
-            info.size
+            let unpacked = self.layers().unpack(tar, Some(diff_id))?;
+            require_rebuildable(&unpacked)?;
+            self.layers().register(unpacked, parent)?.size
         };
         Ok(record(size))
     }
@@ -299,10 +322,13 @@ impl ImageStore {
 /// In-memory bound for the small entries of one archive.
 const MAX_IN_MEMORY: u64 = 64 << 20;
 
-/// A layer unpacked while the archive streamed in, with its uncommitted blob.
-struct StreamedLayer {
-    unpacked: Unpacked,
-    blob: BlobWriter,
+/// Refuses a layer whose tar could not be recorded for rebuilding: the store keeps no copy of
+/// the tar, so it could be neither pushed nor saved.
+pub(crate) fn require_rebuildable(unpacked: &Unpacked) -> Result<(), ImageError> {
+    if unpacked.rebuildable {
+        return Ok(());
+    }
+    Err(ImageError::Invalid(format!("layer {}: its tar could not be recorded for push and save", unpacked.diff_id)))
 }
 
 /// What an archive entry became.
@@ -311,8 +337,10 @@ enum Entry {
     Bytes(Vec<u8>),
     /// A larger file that is not a layer, in the load's temp dir.
     Spooled(PathBuf),
-    /// A layer tar, unpacked; `None` once registered.
-    Layer(Option<Box<StreamedLayer>>),
+    /// A layer tar, unpacked; `None` while being registered.
+    Layer(Option<Box<Unpacked>>),
+    /// A layer tar registered as this chain.
+    Registered(Digest),
     /// A symlink or hard link, as the archive path it points at.
     Link(String),
 }

@@ -3,7 +3,6 @@
 use std::io::{BufRead, BufReader, Read};
 
 use crate::config::{History, ImageConfig};
-use crate::digest::TeeReader;
 use crate::error::ImageError;
 use crate::manifest::{Compression, MEDIA_OCI_LAYER};
 use crate::store::{ImageRecord, ImageStore, LayerRecord};
@@ -25,13 +24,11 @@ impl ImageStore {
     pub fn import(&self, reader: impl Read, edit: impl FnOnce(&mut ImageConfig)) -> Result<ImageRecord, ImageError> {
         let tar = decompress(reader)?;
         // The layer is hashed once, for its diff id, which is also the digest of this blob.
-        let mut blob = self.content().writer_trusting()?;
-        let info = {
-            let tee = TeeReader::new(tar, &mut blob);
-            self.layers().apply(None, tee, None)?
-        };
-        let blob_size = blob.size();
-        let blob_digest = blob.commit_as(&info.diff_id)?;
+        // No copy of the tar is kept: the layer gives it back (its blob is named by the diff id).
+        let unpacked = self.layers().unpack(tar, None)?;
+        crate::archive::require_rebuildable(&unpacked)?;
+        let info = self.layers().register(unpacked, None)?;
+        let (blob_digest, blob_size) = (info.diff_id.clone(), info.size);
         let mut config = ImageConfig::new_for_host();
         config.rootfs.diff_ids = vec![info.diff_id.to_string()];
         config.history = vec![History {

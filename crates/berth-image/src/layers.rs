@@ -1,12 +1,19 @@
 //! Unpacked layers, `layers/<chain-id hex>/diff`, each applied once from its tar and shared by
-//! every image that stacks it. A layer is unpacked in a temp dir and renamed into place whole,
-//! so a crash never leaves a half-applied layer visible. Each layer also gets a short link
-//! `l/<id>` so overlay mount options stay within one page.
+//! every image that stacks it. A layer is unpacked in a temp dir, made durable (only its own
+//! files and dirs are synced, see `berth_archive::apply_layer_with`) and renamed into place
+//! whole, so a crash never leaves a half-applied layer or one with empty files visible. Each
+//! layer also gets a short link `l/<id>` so overlay mount options stay within one page.
+//!
+//! Next to `diff` a layer keeps `tar-split`, a record from which its tar is rebuilt byte for
+//! byte ([`LayerStore::write_tar`]), so the store need not keep an uncompressed copy of the
+//! tar for `push` and `save` (and `tar-split.d`, files the layer replaced itself, when there
+//! are any). A layer without a record (registered by an older berth, or whose record could not
+//! be made exact) needs its blob kept.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use berth_archive::{ApplyOptions, WhiteoutMode};
+use berth_archive::{ApplyExtras, ApplyOptions, WhiteoutMode};
 
 use crate::digest::{Digest, HashingReader};
 use crate::error::ImageError;
@@ -18,7 +25,14 @@ pub struct LayerInfo {
     pub diff_id: Digest,
     /// Size of the uncompressed layer tar.
     pub size: u64,
+    /// Whether [`LayerStore::write_tar`] can give back the layer's tar.
+    pub rebuildable: bool,
 }
+
+/// The split record's name in a layer dir.
+const SPLIT: &str = "tar-split";
+/// Where a layer keeps the files it replaced itself, for its split record.
+const STASH: &str = "tar-split.d";
 
 /// The unpacked layers of the store.
 #[derive(Debug, Clone)]
@@ -93,28 +107,45 @@ impl LayerStore {
     /// digest is its diff id, checked as it downloads): the bytes are counted, not hashed again.
     /// The caller must not register the result unless its own check passed.
     pub fn unpack_verified_elsewhere(&self, reader: impl Read, diff_id: &Digest) -> Result<Unpacked, ImageError> {
-        let mut counting = CountingReader { inner: reader, count: 0 };
+        let mut counting = CountingReader::new(reader);
         let mut unpacked = self.unpack_with(&mut counting)?;
         std::io::copy(&mut counting, &mut std::io::sink()).map_err(|e| ImageError::io(&unpacked.tmp, e))?;
         unpacked.diff_id = diff_id.clone();
-        unpacked.size = counting.count;
+        unpacked.size = counting.count();
         Ok(unpacked)
     }
 
+    /// Applies the tar durably into a new temp dir, recording its split record.
     fn unpack_with(&self, reader: &mut impl Read) -> Result<Unpacked, ImageError> {
         let tmp = self.tmp.join(format!("layer-{}", crate::random_hex(8)));
         let diff = tmp.join("diff");
         std::fs::create_dir_all(&diff).map_err(|e| ImageError::io(&diff, e))?;
         // Owns the temp dir from here: an error drops it, which removes it.
-        let unpacked = Unpacked { tmp, diff_id: Digest::of(b""), size: 0 };
-        let flusher = Flusher::start(&self.tmp);
-        let mut flushing = FlushingReader { inner: reader, flusher: &flusher, since: 0 };
-        berth_archive::apply_layer(&diff, &mut flushing, &ApplyOptions { whiteouts: WhiteoutMode::Overlay, same_owner: true })?;
+        let mut unpacked = Unpacked { tmp, diff_id: Digest::of(b""), size: 0, rebuildable: false };
+        let split_path = unpacked.tmp.join(SPLIT);
+        let stash = unpacked.tmp.join(STASH);
+        std::fs::create_dir(&stash).map_err(|e| ImageError::io(&stash, e))?;
+        let split_file = std::fs::File::create(&split_path).map_err(|e| ImageError::io(&split_path, e))?;
+        let mut split = std::io::BufWriter::with_capacity(64 << 10, split_file);
+        let opts = ApplyOptions { whiteouts: WhiteoutMode::Overlay, same_owner: true };
+        let extras = ApplyExtras { durable: true, split: Some(&mut split), split_stash: Some(&stash) };
+        let report = berth_archive::apply_layer_with(&diff, reader, &opts, extras)?;
+        let split_file = split.into_inner().map_err(|e| ImageError::io(&split_path, e.into_error()))?;
+        if report.split_exact {
+            split_file.sync_all().map_err(|e| ImageError::io(&split_path, e))?;
+            unpacked.rebuildable = true;
+        } else {
+            std::fs::remove_file(&split_path).map_err(|e| ImageError::io(&split_path, e))?;
+        }
+        // Nothing replaced (the usual case): no stash dir; else its names must be durable.
+        if std::fs::remove_dir(&stash).is_err() {
+            sync_dir(&stash)?;
+        }
         Ok(unpacked)
     }
 
-    /// Makes an unpacked layer visible on top of `parent`. One `syncfs` of the store's
-    /// filesystem makes every file of the layer durable before the rename that publishes it,
+    /// Makes an unpacked (and already durable) layer visible on top of `parent`: its metadata
+    /// is written and synced, its dir synced, then renamed into place and the rename synced,
     /// so a crash at any point leaves the layer absent or whole.
     pub fn register(&self, mut unpacked: Unpacked, parent: Option<&Digest>) -> Result<LayerInfo, ImageError> {
         let diff_id = unpacked.diff_id.clone();
@@ -123,24 +154,85 @@ impl LayerStore {
             None => diff_id.clone(),
             Some(p) => Digest::of(format!("{p} {diff_id}").as_bytes()),
         };
-        let info = LayerInfo { chain_id: chain_id.clone(), diff_id: diff_id.clone(), size };
         if self.exists(&chain_id) {
-            return Ok(info);
+            self.adopt_split(&unpacked, &chain_id)?;
+            return self.info(&chain_id);
         }
+        let info = LayerInfo { chain_id: chain_id.clone(), diff_id: diff_id.clone(), size, rebuildable: unpacked.rebuildable };
         let tmp = unpacked.tmp.clone();
         let short = crate::random_short_id();
         let meta = serde_json::json!({"diff_id": diff_id.as_str(), "size": size, "link": short, "parent": parent.map(|p| p.to_string())});
-        std::fs::write(tmp.join("layer.json"), meta.to_string()).map_err(|e| ImageError::io(&tmp, e))?;
-        syncfs(&tmp)?;
+        write_synced(&tmp.join("layer.json"), meta.to_string().as_bytes())?;
+        sync_dir(&tmp)?;
         let dest = self.dir(&chain_id);
         match std::fs::rename(&tmp, &dest) {
             Ok(()) => unpacked.tmp = PathBuf::new(),
             // Another writer registered the same layer first: theirs is as good as ours.
-            Err(_) if self.exists(&chain_id) => return Ok(info),
+            Err(_) if self.exists(&chain_id) => return self.info(&chain_id),
             Err(e) => return Err(ImageError::io(&dest, e)),
         }
+        sync_dir(&self.layers)?;
         self.ensure_link(&chain_id)?;
         Ok(info)
+    }
+
+    /// A reader of the layer's rebuilt tar (see [`LayerStore::write_tar`]), produced by a
+    /// thread through a pipe. It fails at the end, instead of reporting end-of-file, when the
+    /// rebuilt bytes do not match the layer's diff id.
+    pub fn tar_reader(&self, chain: &Digest) -> Result<TarReader, ImageError> {
+        if !self.rebuildable(chain) {
+            return Err(ImageError::NotFound(format!("layer {chain} cannot be rebuilt: it has no split record")));
+        }
+        let (read, write) = nix::unistd::pipe().map_err(|e| ImageError::io(&self.dir(chain), e.into()))?;
+        // A bigger pipe means fewer switches between the two threads; the default still works.
+        let _ = nix::fcntl::fcntl(std::os::fd::AsRawFd::as_raw_fd(&write), nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
+        let (store, chain) = (self.clone(), chain.clone());
+        let thread = std::thread::Builder::new()
+            .name("layer-tar".into())
+            .spawn(move || store.write_tar(&chain, std::io::BufWriter::with_capacity(1 << 20, std::fs::File::from(write))).map(drop))
+            .map_err(|e| ImageError::io(&self.layers, e))?;
+        Ok(TarReader { pipe: std::fs::File::from(read), thread: Some(thread) })
+    }
+
+    /// Gives a registered layer without a split record (one registered before records
+    /// existed) the record of `unpacked`, the same tar unpacked again: both trees are the same.
+    fn adopt_split(&self, unpacked: &Unpacked, chain: &Digest) -> Result<(), ImageError> {
+        if !unpacked.rebuildable || self.rebuildable(chain) {
+            return Ok(());
+        }
+        let dir = self.dir(chain);
+        // The stash first: a record is never there without it.
+        if unpacked.tmp.join(STASH).is_dir() {
+            std::fs::rename(unpacked.tmp.join(STASH), dir.join(STASH)).map_err(|e| ImageError::io(&dir.join(STASH), e))?;
+        }
+        let dest = dir.join(SPLIT);
+        std::fs::rename(unpacked.tmp.join(SPLIT), &dest).map_err(|e| ImageError::io(&dest, e))?;
+        sync_dir(&dir)
+    }
+
+    /// Whether the layer's tar can be rebuilt from it.
+    pub fn rebuildable(&self, chain: &Digest) -> bool {
+        self.dir(chain).join(SPLIT).is_file()
+    }
+
+    /// Writes the layer's tar, rebuilt from its unpacked tree, to `out`; returns its size. The
+    /// bytes are checked against the layer's diff id as they go: on a mismatch (a tree changed
+    /// on disk) this fails after writing, so callers must treat an error as a failed stream.
+    pub fn write_tar(&self, chain: &Digest, out: impl Write) -> Result<u64, ImageError> {
+        let info = self.info(chain)?;
+        let split_path = self.dir(chain).join(SPLIT);
+        let record = std::fs::File::open(&split_path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ImageError::NotFound(format!("layer {chain} cannot be rebuilt: it has no split record")),
+            _ => ImageError::io(&split_path, e),
+        })?;
+        let mut hashing = berth_archive::DigestWriter::new(out);
+        let size = berth_archive::rebuild_tar(&self.diff_dir(chain), Some(&self.dir(chain).join(STASH)), record, &mut hashing)
+            .map_err(|e| ImageError::Invalid(format!("rebuild layer {chain}: {e}")))?;
+        let (_, digest, _) = hashing.finish();
+        if digest != info.diff_id.as_str() || size != info.size {
+            return Err(ImageError::DigestMismatch { expected: info.diff_id.to_string(), actual: digest });
+        }
+        Ok(size)
     }
 
     /// The short path of a layer's diff dir, for overlay lowerdir lists.
@@ -177,7 +269,7 @@ impl LayerStore {
             .ok_or_else(|| ImageError::NotFound(format!("layer {chain}")))?;
         let diff_id = Digest::parse(meta["diff_id"].as_str().unwrap_or_default())
             .map_err(|e| ImageError::Invalid(e.to_string()))?;
-        Ok(LayerInfo { chain_id: chain.clone(), diff_id, size: meta["size"].as_u64().unwrap_or(0) })
+        Ok(LayerInfo { chain_id: chain.clone(), diff_id, size: meta["size"].as_u64().unwrap_or(0), rebuildable: self.rebuildable(chain) })
     }
 
     /// Deletes a layer and its link.
@@ -223,6 +315,9 @@ pub struct Unpacked {
     pub diff_id: Digest,
     /// Size of the uncompressed tar.
     pub size: u64,
+    /// Whether the tar can be rebuilt from the layer once registered; when not, the caller
+    /// must keep the tar (its blob) for `push` and `save`.
+    pub rebuildable: bool,
 }
 
 impl Drop for Unpacked {
@@ -233,86 +328,152 @@ impl Drop for Unpacked {
     }
 }
 
-/// Flushes the filesystem holding `path` (every dirty file of it, one call instead of one
-/// fsync per unpacked file).
-pub fn syncfs(path: &Path) -> Result<(), ImageError> {
-    use std::os::fd::AsRawFd;
-    let dir = std::fs::File::open(path).map_err(|e| ImageError::io(path, e))?;
-    nix::unistd::syncfs(dir.as_raw_fd()).map_err(|e| ImageError::io(path, e.into()))
+/// The rebuilt tar of a layer, read from the thread that writes it.
+pub struct TarReader {
+    pipe: std::fs::File,
+    thread: Option<std::thread::JoinHandle<Result<(), ImageError>>>,
 }
 
-/// Bytes unpacked between two early flushes.
-const FLUSH_EVERY: u64 = 32 << 20;
-
-/// A thread that starts writeback of what an unpack has written so far (a `syncfs` in the
-/// background), so the final `syncfs` before the layer is registered finds little left to do
-/// instead of the whole layer.
-struct Flusher {
-    tx: Option<std::sync::mpsc::SyncSender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Flusher {
-    fn start(dir: &Path) -> Self {
-        let Ok(file) = std::fs::File::open(dir) else { return Self { tx: None, thread: None } };
-        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
-        let thread = std::thread::Builder::new()
-            .name("layer-flush".into())
-            .spawn(move || {
-                use std::os::fd::AsRawFd;
-                while rx.recv().is_ok() {
-                    // An error only means the final, checked syncfs has more to do.
-                    let _ = nix::unistd::syncfs(file.as_raw_fd());
-                }
-            })
-            .ok();
-        Self { tx: Some(tx), thread }
-    }
-
-    /// Asks for a flush unless one is already pending.
-    fn poke(&self) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.try_send(());
-        }
-    }
-}
-
-impl Drop for Flusher {
-    fn drop(&mut self) {
-        self.tx.take();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-struct FlushingReader<'a, R> {
-    inner: R,
-    flusher: &'a Flusher,
-    since: u64,
-}
-
-impl<R: Read> Read for FlushingReader<'_, R> {
+impl Read for TarReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.since += n as u64;
-        if self.since >= FLUSH_EVERY {
-            self.since = 0;
-            self.flusher.poke();
+        let n = self.pipe.read(buf)?;
+        if n == 0 && !buf.is_empty() {
+            if let Some(t) = self.thread.take() {
+                match t.join() {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(std::io::Error::other(e.to_string())),
+                    Err(_) => return Err(std::io::Error::other("layer tar writer panicked")),
+                }
+            }
         }
         Ok(n)
     }
 }
 
-struct CountingReader<R> {
-    inner: R,
-    count: u64,
+/// Writes `data` to `path` and syncs it.
+fn write_synced(path: &Path, data: &[u8]) -> Result<(), ImageError> {
+    let mut f = std::fs::File::create(path).map_err(|e| ImageError::io(path, e))?;
+    f.write_all(data).and_then(|()| f.sync_all()).map_err(|e| ImageError::io(path, e))
 }
 
-impl<R: Read> Read for CountingReader<R> {
+/// Syncs a directory (the names in it).
+fn sync_dir(path: &Path) -> Result<(), ImageError> {
+    std::fs::File::open(path).and_then(|d| d.sync_all()).map_err(|e| ImageError::io(path, e))
+}
+
+/// Counts the bytes read through it, and reports each new total to a callback (progress).
+pub struct CountingReader<R, F = fn(u64)> {
+    inner: R,
+    count: u64,
+    on_read: F,
+}
+
+impl<R: Read> CountingReader<R> {
+    /// A counter without a callback.
+    pub fn new(inner: R) -> Self {
+        Self { inner, count: 0, on_read: |_| {} }
+    }
+}
+
+impl<R: Read, F: FnMut(u64)> CountingReader<R, F> {
+    /// A counter calling `on_read` with the running total after each read.
+    pub fn with_callback(inner: R, on_read: F) -> Self {
+        Self { inner, count: 0, on_read }
+    }
+
+    /// Bytes read so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+}
+
+impl<R: Read, F: FnMut(u64)> Read for CountingReader<R, F> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.count += n as u64;
+        (self.on_read)(self.count);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::meta::MetaDb;
+    use crate::store::ImageStore;
+
+    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, name, *data).unwrap_or_else(|e| panic!("{e}"));
+        }
+        b.into_inner().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn store() -> (tempfile::TempDir, ImageStore) {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let meta = Arc::new(MetaDb::open(&dir.path().join("db")).unwrap_or_else(|e| panic!("{e}")));
+        let store = ImageStore::open(&dir.path().join("root"), meta).unwrap_or_else(|e| panic!("{e}"));
+        (dir, store)
+    }
+
+    #[test]
+    fn imported_layer_keeps_no_blob_and_gives_back_its_exact_tar() {
+        let (_dir, store) = store();
+        let big = vec![42u8; 3 << 20];
+        let tar = tar_of(&[("etc/motd", b"hello"), ("big", &big)]);
+        let rec = store.import(tar.as_slice(), |_| {}).unwrap_or_else(|e| panic!("{e}"));
+        let layer = &rec.layers[0];
+        let diff_id = Digest::parse(&layer.diff_id).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(diff_id, Digest::of(&tar));
+        assert!(!store.content().contains(&diff_id), "the uncompressed copy was stored anyway");
+        let chain = Digest::parse(&layer.chain_id).unwrap_or_else(|e| panic!("{e}"));
+        assert!(store.layers().info(&chain).unwrap_or_else(|e| panic!("{e}")).rebuildable);
+        let mut out = Vec::new();
+        store.layers().write_tar(&chain, &mut out).unwrap_or_else(|e| panic!("{e}"));
+        assert!(out == tar, "rebuilt tar differs");
+        let mut piped = Vec::new();
+        store.layers().tar_reader(&chain).unwrap_or_else(|e| panic!("{e}")).read_to_end(&mut piped).unwrap_or_else(|e| panic!("{e}"));
+        assert!(piped == tar, "piped tar differs");
+        // A tree changed behind the store's back never passes for the layer's tar.
+        std::fs::write(store.layers().diff_dir(&chain).join("etc/motd"), b"HELLO").unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(store.layers().write_tar(&chain, std::io::sink()), Err(ImageError::DigestMismatch { .. })));
+        let mut reader = store.layers().tar_reader(&chain).unwrap_or_else(|e| panic!("{e}"));
+        assert!(reader.read_to_end(&mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn a_layer_registered_without_a_split_record_adopts_one_when_unpacked_again() {
+        let (_dir, store) = store();
+        let tar = tar_of(&[("a/b", b"data")]);
+        let rec = store.import(tar.as_slice(), |_| {}).unwrap_or_else(|e| panic!("{e}"));
+        let chain = Digest::parse(&rec.layers[0].chain_id).unwrap_or_else(|e| panic!("{e}"));
+        // As registered by an older berth: no record.
+        std::fs::remove_file(store.layers().dir(&chain).join(SPLIT)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!store.layers().rebuildable(&chain));
+        let info = store.layers().apply(None, tar.as_slice(), None).unwrap_or_else(|e| panic!("{e}"));
+        assert!(info.rebuildable);
+        let mut out = Vec::new();
+        store.layers().write_tar(&chain, &mut out).unwrap_or_else(|e| panic!("{e}"));
+        assert!(out == tar);
+    }
+
+    #[test]
+    fn a_layer_that_replaces_its_own_file_rebuilds_from_its_stash() {
+        let (_dir, store) = store();
+        let tar = tar_of(&[("f", b"one"), ("f", b"two")]);
+        let rec = store.import(tar.as_slice(), |_| {}).unwrap_or_else(|e| panic!("{e}"));
+        let chain = Digest::parse(&rec.layers[0].chain_id).unwrap_or_else(|e| panic!("{e}"));
+        assert!(store.layers().rebuildable(&chain));
+        assert_eq!(std::fs::read(store.layers().diff_dir(&chain).join("f")).unwrap_or_else(|e| panic!("{e}")), b"two");
+        let mut out = Vec::new();
+        store.layers().write_tar(&chain, &mut out).unwrap_or_else(|e| panic!("{e}"));
+        assert!(out == tar);
     }
 }

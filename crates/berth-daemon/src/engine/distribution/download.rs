@@ -29,8 +29,9 @@ const MAX_ATTEMPTS: u32 = 20;
 /// How long a registry may stay silent in the middle of a blob.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A verified blob in the store's temp dir, removed on drop unless committed. Its fsync runs
-/// in the background (overlapping the layer's extraction) and is awaited by [`TempBlob::commit`].
+/// A verified blob in the store's temp dir, removed on drop unless committed. With an early
+/// sync its fsync runs in the background (overlapping the layer's extraction); otherwise
+/// [`TempBlob::commit`] syncs it, and a blob never committed is never written to disk at all.
 pub struct TempBlob {
     path: PathBuf,
     /// The blob's digest (verified).
@@ -38,6 +39,7 @@ pub struct TempBlob {
     /// Its size.
     pub size: u64,
     sync: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    file: Option<std::fs::File>,
 }
 
 impl TempBlob {
@@ -49,6 +51,11 @@ impl TempBlob {
     /// Moves the blob into the content store once its fsync is done. It was hashed as it was
     /// written, so this is the content store's own verify-fsync-rename sequence.
     pub async fn commit(mut self, content: &ContentStore) -> Result<(), EngineError> {
+        if self.sync.is_none() {
+            if let Some(file) = self.file.take() {
+                self.sync = Some(tokio::task::spawn_blocking(move || file.sync_all()));
+            }
+        }
         if let Some(sync) = self.sync.take() {
             sync.await
                 .map_err(|e| EngineError::internal("blob fsync task", e))?
@@ -190,9 +197,11 @@ async fn fetch(repo: &Repository, layer: &LayerDesc, tx: &mpsc::Sender<Chunk>, p
 }
 
 /// Downloads `layer` into `tmp` and verifies it, publishing on `feed`; progress under `id`.
-pub async fn download(repo: Repository, layer: LayerDesc, tmp: PathBuf, feed: std::sync::Arc<Feed>, progress: Progress, id: String) -> Result<TempBlob, EngineError> {
+/// With `early_sync` the blob's fsync starts as soon as it is verified (for blobs that will be
+/// kept); otherwise only a commit syncs it.
+pub async fn download(repo: Repository, layer: LayerDesc, tmp: PathBuf, feed: std::sync::Arc<Feed>, progress: Progress, id: String, early_sync: bool) -> Result<TempBlob, EngineError> {
     // Owns the temp file from now on: any early return removes it.
-    let mut blob = TempBlob { path: tmp.clone(), digest: layer.digest.clone(), size: layer.size, sync: None };
+    let mut blob = TempBlob { path: tmp.clone(), digest: layer.digest.clone(), size: layer.size, sync: None, file: None };
     let (tx, rx) = mpsc::channel(64);
     let want = layer.clone();
     let writer = tokio::task::spawn_blocking(move || {
@@ -213,6 +222,10 @@ pub async fn download(repo: Repository, layer: LayerDesc, tmp: PathBuf, feed: st
     }
     progress.layer(&id, "Download complete");
     blob.size = size;
-    blob.sync = Some(tokio::task::spawn_blocking(move || file.sync_all()));
+    if early_sync {
+        blob.sync = Some(tokio::task::spawn_blocking(move || file.sync_all()));
+    } else {
+        blob.file = Some(file);
+    }
     Ok(blob)
 }

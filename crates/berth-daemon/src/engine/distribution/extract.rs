@@ -3,27 +3,11 @@
 
 use std::io::Read;
 
-use berth_image::layers::LayerInfo;
+use berth_image::layers::{CountingReader, LayerInfo};
 use berth_image::{Digest, ImageError, ImageStore};
 
 use super::progress::Throttle;
 use crate::error::EngineError;
-
-/// Counts the compressed bytes read for the `Extracting` progress.
-struct Counting<R> {
-    inner: R,
-    read: u64,
-    throttle: Throttle,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read += n as u64;
-        self.throttle.update(self.read);
-        Ok(n)
-    }
-}
 
 /// moby's wording for an unpacked layer that is not the one the config names.
 pub const ROOTFS_MISMATCH: &str = "layers from manifest don't match image configuration";
@@ -39,7 +23,9 @@ pub fn extract(images: &ImageStore, parent: Option<&Digest>, blob: impl Read, bl
         Some(p) => Digest::of(format!("{p} {diff_id}").as_bytes()),
     };
     let existed = images.layers().exists(&chain);
-    let counting = Counting { inner: std::io::BufReader::with_capacity(1 << 20, blob), read: 0, throttle };
+    let mut throttle = throttle;
+    // The blob's bytes read so far drive the `Extracting` progress.
+    let counting = CountingReader::with_callback(std::io::BufReader::with_capacity(1 << 20, blob), move |n| throttle.update(n));
     let mismatch = |e| match e {
         ImageError::DigestMismatch { .. } => EngineError::Invalid(ROOTFS_MISMATCH.into()),
         e => EngineError::from(e),

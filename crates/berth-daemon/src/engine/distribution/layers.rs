@@ -74,10 +74,13 @@ impl Downloads {
 }
 
 impl Engine {
-    fn start_downloads(&self, repo: &Repository, m: &ImageManifest, exists: &[bool], progress: &Progress) -> Downloads {
+    fn start_downloads(&self, repo: &Repository, m: &ImageManifest, diff_ids: &[Digest], exists: &[bool], progress: &Progress) -> Downloads {
         let sem = Arc::new(Semaphore::new(CONCURRENT_DOWNLOADS));
         let mut d = Downloads { handles: Vec::new(), files: Vec::new(), by_digest: HashMap::new(), done: HashMap::new() };
-        for (layer, _) in m.layers.iter().zip(exists).filter(|(_, e)| !**e) {
+        for ((layer, _), diff_id) in m.layers.iter().zip(exists).zip(diff_ids).filter(|((_, e), _)| !**e) {
+            // An uncompressed blob is usually not kept (the layer gives its tar back): no
+            // early fsync of what will be deleted.
+            let early_sync = layer.digest != *diff_id;
             if d.by_digest.contains_key(&layer.digest) {
                 continue;
             }
@@ -93,7 +96,7 @@ impl Engine {
             d.handles.push(tokio::spawn(async move {
                 let _guard = FinishOnDrop(feed.clone());
                 let _permit = sem.acquire_owned().await.map_err(|e| EngineError::internal("download slot", e))?;
-                download(repo, layer2, tmp, feed, progress, id).await
+                download(repo, layer2, tmp, feed, progress, id, early_sync).await
             }));
         }
         d
@@ -106,11 +109,24 @@ impl Engine {
         for (layer, e) in m.layers.iter().zip(&exists) {
             progress.layer(&short_id(&layer.digest), if *e { "Already exists" } else { "Pulling fs layer" });
         }
-        let mut downloads = self.start_downloads(repo, m, &exists, progress);
+        let mut downloads = self.start_downloads(repo, m, diff_ids, &exists, progress);
         let mut created = Vec::new();
         let result = self.unpack_in_order(m, diff_ids, &chains, &exists, &mut downloads, &mut created, progress).await;
         match result {
-            Ok(records) => Ok(PulledLayers { records, created, blobs: downloads.done.into_values().collect() }),
+            Ok(records) => {
+                // An uncompressed blob whose layer rebuilds it exactly is not kept: push and
+                // save rebuild it. Compressed blobs are kept to push the same bytes.
+                let images = &self.images;
+                let needed = |b: &TempBlob| {
+                    !records.iter().any(|r| {
+                        r.blob == b.digest.as_str()
+                            && r.diff_id == b.digest.as_str()
+                            && Digest::parse(&r.chain_id).is_ok_and(|c| images.layers().rebuildable(&c))
+                    })
+                };
+                let blobs = downloads.done.into_values().filter(needed).collect();
+                Ok(PulledLayers { records, created, blobs })
+            }
             Err(e) => {
                 downloads.abort();
                 self.rollback_layers(created).await;

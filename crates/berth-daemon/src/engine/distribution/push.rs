@@ -6,9 +6,12 @@
 //! recompressing, which is what makes a push run at disk and network speed rather than at
 //! gzip's; pulled images keep their registry's compressed blobs. The manifest is the one stored
 //! with the image, byte for byte, unless a layer's blob is not in the store (the layer was
-//! `Already exists` when pulled), in which case another blob of the same diff id is pushed
-//! and a new manifest is written: Docker schema2 when every layer has a Docker media type,
-//! OCI otherwise.
+//! `Already exists` when pulled, or its image was removed), in which case another stored blob
+//! of the same diff id, or else the layer's tar rebuilt from its unpacked tree (same diff id,
+//! uncompressed), is pushed and a new manifest is written, as dockerd does when it has to
+//! recompress: Docker schema2 when every layer has a Docker media type, OCI otherwise. Pulled
+//! uncompressed layers keep no blob at all: their tar is rebuilt, byte for byte, so their
+//! manifest is unchanged.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -24,7 +27,7 @@ use tokio::sync::Semaphore;
 
 use super::credentials::AuthConfig;
 use super::progress::Progress;
-use super::upload::{push_blob, PushBlob};
+use super::upload::{push_blob, BlobSource, PushBlob};
 use super::{client_error, Engine};
 use crate::error::EngineError;
 
@@ -152,16 +155,26 @@ impl Engine {
                     Some((d, o))
                 })
             });
-            let (digest, layer) = found.ok_or_else(|| {
+            let id = short(&l.diff_id);
+            if let Some((digest, layer)) = found {
+                let size = std::fs::metadata(content.path(&digest)).map(|m| m.len()).unwrap_or(layer.blob_size);
+                let sources = sources.get(digest.as_str()).cloned().unwrap_or_default();
+                out.push(PushBlob { sources, digest, size, media_type: layer.media_type.clone(), id, from: BlobSource::Content });
+                continue;
+            }
+            let chain = Digest::parse(&l.chain_id).map_err(|e| EngineError::Invalid(format!("image {}: {e}", rec.id)))?;
+            let info = self.images.layers().info(&chain).ok().filter(|i| i.rebuildable).ok_or_else(|| {
                 EngineError::NotFound(format!("layer {} of image {} has no blob in this daemon's store: pull it again or rebuild it to push", l.diff_id, rec.id))
             })?;
-            let size = std::fs::metadata(content.path(&digest)).map(|m| m.len()).unwrap_or(layer.blob_size);
+            let media_type = if l.media_type.starts_with("application/vnd.docker.") { MEDIA_DOCKER_LAYER } else { MEDIA_OCI_LAYER };
+            substituted |= l.blob != l.diff_id || l.media_type != media_type;
             out.push(PushBlob {
-                sources: sources.get(digest.as_str()).cloned().unwrap_or_default(),
-                digest,
-                size,
-                media_type: layer.media_type.clone(),
-                id: short(&l.diff_id),
+                sources: sources.get(info.diff_id.as_str()).cloned().unwrap_or_default(),
+                digest: info.diff_id,
+                size: info.size,
+                media_type: media_type.to_string(),
+                id,
+                from: BlobSource::Layer(chain),
             });
         }
         Ok((out, substituted))
@@ -182,10 +195,11 @@ impl Engine {
             if i >= CONCURRENT_UPLOADS {
                 progress.layer(&b.id, "Waiting");
             }
-            let (sem, repo, content, blob, progress) = (sem.clone(), repo.clone(), self.images.content().clone(), (*b).clone(), progress.clone());
+            let stores = (self.images.content().clone(), self.images.layers().clone());
+            let (sem, repo, blob, progress) = (sem.clone(), repo.clone(), (*b).clone(), progress.clone());
             handles.push(tokio::spawn(async move {
                 let _permit = sem.acquire_owned().await.map_err(|e| EngineError::internal("upload slot", e))?;
-                push_blob(repo, content, blob, progress).await
+                push_blob(repo, stores, blob, progress).await
             }));
         }
         let mut result = Ok(());
@@ -274,6 +288,7 @@ mod tests {
             media_type: media_type.into(),
             id: String::new(),
             sources: Vec::new(),
+            from: BlobSource::Content,
         }
     }
 
