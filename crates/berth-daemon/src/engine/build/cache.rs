@@ -9,6 +9,9 @@
 //! was deleted (or no longer has that parent) are misses; they are overwritten on the next
 //! store and dropped by `POST /build/prune`.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
 use berth_image::meta::Table;
 use berth_image::{Digest, ImageRecord};
 use redb::TableDefinition;
@@ -54,11 +57,34 @@ impl CacheKey {
     }
 }
 
+/// Cache entries a build recorded, written in one transaction when the build ends (one
+/// database sync per build instead of one per step; an entry lost to a crash only costs a
+/// rebuild of that step). Lookups see them at once.
+#[derive(Clone, Default)]
+pub struct Pending(Arc<Mutex<BTreeMap<String, CacheEntry>>>);
+
+impl Pending {
+    fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, CacheEntry>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that `key` from `parent` produced `image`.
+    pub fn record(&self, key: &CacheKey, parent: &str, image: &str) {
+        self.entries().insert(key.as_str().to_string(), CacheEntry { image: image.to_string(), parent: parent.to_string() });
+    }
+}
+
 impl Engine {
-    /// The image a previous build made for `key` from `parent`, if it still exists.
-    pub(crate) fn cache_lookup(&self, key: &CacheKey, parent: &str) -> Result<Option<ImageRecord>, EngineError> {
-        let Some(entry) = self.meta.get::<CacheEntry>(BUILD_CACHE, key.as_str())? else {
-            return Ok(None);
+    /// The image a previous step (of this build, or recorded by an earlier one) made for
+    /// `key` from `parent`, if it still exists.
+    pub(crate) fn cache_lookup(&self, key: &CacheKey, parent: &str, pending: &Pending) -> Result<Option<ImageRecord>, EngineError> {
+        let recorded = pending.entries().get(key.as_str()).cloned();
+        let entry = match recorded {
+            Some(e) => e,
+            None => match self.meta.get::<CacheEntry>(BUILD_CACHE, key.as_str())? {
+                Some(e) => e,
+                None => return Ok(None),
+            },
         };
         if entry.parent != parent {
             return Ok(None);
@@ -66,11 +92,18 @@ impl Engine {
         Ok(self.images.get(&entry.image)?.filter(|img| img.parent == parent))
     }
 
-    /// Records that `key` from `parent` produced `image`.
-    pub(crate) fn cache_store(&self, key: &CacheKey, parent: &str, image: &str) -> Result<(), EngineError> {
-        let entry = CacheEntry { image: image.to_string(), parent: parent.to_string() };
-        self.meta.put(BUILD_CACHE, key.as_str(), &entry)?;
-        Ok(())
+    /// Writes the entries `pending` holds, in one transaction.
+    pub(crate) fn cache_flush(&self, pending: &Pending) -> Result<(), EngineError> {
+        let entries = std::mem::take(&mut *pending.entries());
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.meta.write(|txn| -> Result<(), EngineError> {
+            for (key, entry) in &entries {
+                berth_image::meta::put_in(txn, BUILD_CACHE, key, entry)?;
+            }
+            Ok(())
+        })
     }
 
     /// `POST /build/prune`: forgets every cache entry; returns the keys dropped. The

@@ -9,6 +9,7 @@ use berth_build::{Dockerfile, Instruction, Location, Stage};
 use berth_image::config::ImageConfig;
 use berth_image::ImageRecord;
 
+use super::cache::Pending;
 use super::cache_from::CacheSources;
 use super::context::Workspace;
 use super::{short_id, BuildError, BuildOptions, PreparedBuild, Progress};
@@ -84,6 +85,8 @@ pub struct Builder {
     pub pulled: HashSet<String>,
     /// The `--cache-from` images (shared with the blocking lookups).
     pub cache_from: Arc<Mutex<CacheSources>>,
+    /// Cache entries of this build's steps, written when it ends.
+    pub pending: Pending,
 }
 
 impl Builder {
@@ -106,6 +109,7 @@ impl Builder {
             stage_names: Vec::new(),
             pulled: HashSet::new(),
             cache_from: Arc::default(),
+            pending: Pending::default(),
         }
     }
 
@@ -113,9 +117,14 @@ impl Builder {
     /// the async workers afterwards, whatever happened.
     pub async fn run(mut self) -> Result<String, BuildError> {
         let result = self.run_stages().await;
+        let (engine, pending) = (self.engine.clone(), self.pending.clone());
+        // The steps that succeeded are cached even when a later one failed, as in Docker.
+        let flushed = Engine::blocking(move || engine.cache_flush(&pending)).await;
         let ws = self.ws;
         let _ = tokio::task::spawn_blocking(move || drop(ws)).await;
-        result
+        let id = result?;
+        flushed?;
+        Ok(id)
     }
 
     async fn run_stages(&mut self) -> Result<String, BuildError> {

@@ -180,12 +180,13 @@ impl Builder {
         let engine = self.engine.clone();
         let (key2, parent) = (key.clone(), state.id().to_string());
         let sources = self.cache_from.clone();
+        let pending = self.pending.clone();
         let base = state.image.clone();
         let parent_cfg = base.as_ref().map(|_| state.config.clone());
         let (step_cfg, created_by) = (cfg.clone(), created_by.to_string());
         let hit = Engine::blocking(move || {
             let mut sources = sources.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(img) = engine.cache_lookup(&key2, &parent)? {
+            if let Some(img) = engine.cache_lookup(&key2, &parent, &pending)? {
                 if sources.is_empty() || sources.has_descendant_of(&engine.images, &img.id) {
                     let cfg = engine.images.config(&img)?;
                     return Ok(Some((img, cfg)));
@@ -203,7 +204,7 @@ impl Builder {
                     engine.images.derive(base.as_ref(), layer, cfg, history)?
                 }
             };
-            engine.cache_store(&key2, &parent, &img.id)?;
+            pending.record(&key2, &parent, &img.id);
             let cfg = engine.images.config(&img)?;
             Ok(Some((img, cfg)))
         })
@@ -232,10 +233,11 @@ impl Builder {
         let engine = self.engine.clone();
         let base = state.image.clone();
         let key = key.clone();
+        let pending = self.pending.clone();
         let (img, cfg) = Engine::blocking(move || {
             let history = History { created_by, ..Default::default() };
             let img = engine.images.derive(base.as_ref(), layer, cfg, history)?;
-            engine.cache_store(&key, base.as_ref().map(|b| b.id.as_str()).unwrap_or(""), &img.id)?;
+            pending.record(&key, base.as_ref().map(|b| b.id.as_str()).unwrap_or(""), &img.id);
             let cfg = engine.images.config(&img)?;
             Ok((img, cfg))
         })
