@@ -67,7 +67,7 @@ fn user_networks_resolve_names_and_isolate() {
     d.ok(c, &["run", "-d", "--name", "web", "--network", "appnet", "--network-alias", "frontend", "busybox", "sh", "-c", WEB]);
     let id = d.ok(c, &["inspect", "-f", "{{.Id}}", "web"]).trim()[..12].to_string();
     let ip = inspect(&d, c, "{{.NetworkSettings.Networks.appnet.IPAddress}}", "web");
-    wait_until("web to serve", Duration::from_secs(20), || works(&d, c, "appnet", "wget -qO- http://web:8080/"));
+    d.wget_until(c, "appnet", "http://web:8080/");
     for name in ["web", "frontend", id.as_str(), "web.appnet"] {
         let out = d.ok(c, &["run", "--rm", "--network", "appnet", "busybox", "wget", "-qO-", &format!("http://{name}:8080/")]);
         assert_eq!(out.trim(), format!("hello-{id}"), "by {name}");
@@ -176,9 +176,7 @@ fn host_none_and_container_modes() {
 
     d.ok(c, &["run", "-d", "--name", "web", "busybox", "sh", "-c", WEB]);
     let id = d.ok(c, &["inspect", "-f", "{{.Id}}", "web"]).trim()[..12].to_string();
-    wait_until("web to serve on its loopback", Duration::from_secs(20), || {
-        d.run(c, &["run", "--rm", "--network", "container:web", "busybox", "wget", "-qO-", "http://127.0.0.1:8080/"]).status.success()
-    });
+    d.wget_until(c, "container:web", "http://127.0.0.1:8080/");
     let shared = d.ok(c, &["run", "--rm", "--network", "container:web", "busybox", "sh", "-c", "wget -qO- http://127.0.0.1:8080/; hostname"]);
     assert_eq!(shared.lines().next(), Some(format!("hello-{id}").as_str()));
     assert_eq!(d.wait_veths(1).len(), 1, "container mode adds no interface");
@@ -358,7 +356,7 @@ fn network_verbs_with_berth() {
     d.ok(c, &["network", "connect", "--alias", "api-svc", "backend", "api"]);
     assert_eq!(inspect(&d, c, "{{json .NetworkSettings.Networks.backend.Aliases}}", "api"), "[\"api-svc\"]");
     d.ok(c, &["start", "api"]);
-    wait_until("api to answer by alias", Duration::from_secs(20), || works(&d, c, "backend", "wget -qO- http://api-svc:8080/"));
+    d.wget_until(c, "backend", "http://api-svc:8080/");
     // An internal network has no way out: no default route, and the default bridge's gateway
     // is unreachable.
     let route = d.ok(c, &["run", "--rm", "--network", "backend", "busybox", "ip", "route"]);
@@ -437,8 +435,7 @@ fn network_options_static_addresses_and_ipam_across_restarts() {
     let id = d.ok(c, &["inspect", "-f", "{{.Id}}", "late"]).trim()[..12].to_string();
     let addrs = d.ok(c, &["exec", "late", "ip", "-o", "-4", "addr"]);
     assert!(addrs.contains(&format!("inet {fixed}/")), "{addrs}");
-    wait_until("late to answer by its alias", Duration::from_secs(20), || works(&d, c, "second", "wget -qO- http://late-svc:8080/"));
-    assert_eq!(d.ok(c, &["run", "--rm", "--network", "second", "busybox", "wget", "-qO-", "http://late-svc:8080/"]).trim(), format!("hello-{id}"));
+    assert_eq!(d.wget_until(c, "second", "http://late-svc:8080/").trim(), format!("hello-{id}"));
     // The fixed address is taken while late lives.
     let out = d.run(c, &["run", "--rm", "--network", "second", "--ip", &fixed, "busybox", "true"]);
     assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));

@@ -210,6 +210,20 @@ impl Daemon {
         }
     }
 
+    /// Waits until `url` answers `wget` from a one-off container of image `busybox` on network
+    /// `net` (a server that is still starting: name, address or port not up yet), and returns
+    /// the body. `sh` stays pid 1 so the container exits like any shell.
+    pub fn wget_until(&self, client: Client, net: &str, url: &str) -> String {
+        let script = format!("wget -qO- {url}; exit $?");
+        let mut body = String::new();
+        wait_until(&format!("{url} to answer on network {net}"), Duration::from_secs(20), || {
+            let out = self.run(client, &["run", "--rm", "--network", net, "busybox", "sh", "-c", &script]);
+            body = String::from_utf8_lossy(&out.stdout).into_owned();
+            out.status.success()
+        });
+        body
+    }
+
     /// A raw API request.
     pub fn api(&self, method: &str, path: &str, body: Option<&[u8]>) -> http::Response {
         http::request(&self.socket, method, path, body, &[("Content-Type", "application/json")]).unwrap()
