@@ -6,7 +6,8 @@
 #   proxy       at 127.0.0.1 and the same published port (berth's userland proxy),
 # printed as a table with the ratios to direct. Every path gets a warm-up run of WARMUP
 # seconds, then ROUNDS measured runs of DURATION seconds in rotating order; each round is
-# printed (stderr) and the table shows the medians, the error count and the load.
+# printed (stderr); the table shows medians (ratios: medians of per-round ratios to direct),
+# the error count and the load.
 # Targets are only loopback and the bench daemon's own bridge. Needs root, the berth binary
 # (BERTH_BIN, else target/release/berth, else target/debug/berth) and Debian's wrk, curl,
 # nftables, iproute2, util-linux and busybox-static. Everything it makes is removed on exit,
@@ -165,6 +166,7 @@ run() {
   echo "$rps ${p99:-0} $errs ${max:-?} $(($(syn_retrans) - syn))"
 }
 names=(direct DNAT proxy)
+labels=("direct ($cip:8080)" "published, DNAT ($gw:$port)" "published, proxy (127.0.0.1:$port)")
 for i in 0 1 2; do settle; run "${urls[$i]}" "$WARMUP" >/dev/null; done
 declare -a rps_0 rps_1 rps_2 p99_0 p99_1 p99_2
 errors=0
@@ -179,13 +181,19 @@ for ((r = 0; r < ROUNDS; r++)); do
   done
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR % 2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
-d_rps=$(median "${rps_0[@]}"); d_p99=$(median "${p99_0[@]}")
-p_rps=$(median "${rps_1[@]}"); p_p99=$(median "${p99_1[@]}")
-x_rps=$(median "${rps_2[@]}"); x_p99=$(median "${p99_2[@]}")
+# ratios A B -> A[r]/B[r] for each round r: a path against direct measured minutes apart
+# swings with the load of a shared machine, within one round much less, so the table's ratios
+# are medians of per-round ratios (and its req/s and p99 the plain medians).
+ratios() {
+  local -n a=$1 b=$2
+  for ((r = 0; r < ROUNDS; r++)); do awk -v x="${a[$r]}" -v y="${b[$r]}" 'BEGIN {print (y > 0 ? x / y : 0)}'; done
+}
 echo
-echo "busybox httpd, wrk -t2 -c$CONNS -d${DURATION}s, warm-up ${WARMUP}s, median of $ROUNDS round(s), $errors errors, load $(cut -d' ' -f1-3 /proc/loadavg), berth $("$BERTH" --version | awk '{print $3}' | tr -d ,) ($BERTH)"
+echo "busybox httpd, wrk -t2 -c$CONNS -d${DURATION}s, warm-up ${WARMUP}s, $ROUNDS round(s), $errors errors, load $(cut -d' ' -f1-3 /proc/loadavg), berth $("$BERTH" --version | awk '{print $3}' | tr -d ,) ($BERTH)"
 printf '%-34s %12s %10s %10s %10s\n' path req/s p99_ms ratio p99/direct
-line() { awk -v n="$1" -v r="$2" -v p="$3" -v dr="$d_rps" -v dp="$d_p99" 'BEGIN {printf "%-34s %12.0f %10.2f %10.2f %10.2f\n", n, r, p, r/dr, (dp > 0 ? p/dp : 0)}'; }
-line "direct ($cip:8080)" "$d_rps" "$d_p99"
-line "published, DNAT ($gw:$port)" "$p_rps" "$p_p99"
-line "published, proxy (127.0.0.1:$port)" "$x_rps" "$x_p99"
+line() {
+  local -n r=rps_$2 p=p99_$2
+  awk -v n="$1" -v r="$(median "${r[@]}")" -v p="$(median "${p[@]}")" -v q="$(median $(ratios "rps_$2" rps_0))" -v l="$(median $(ratios "p99_$2" p99_0))" \
+    'BEGIN {printf "%-34s %12.0f %10.2f %10.2f %10.2f\n", n, r, p, q, l}'
+}
+for i in 0 1 2; do line "${labels[$i]}" "$i"; done
