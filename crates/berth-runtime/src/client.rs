@@ -21,6 +21,18 @@ pub enum ClientError {
     Closed,
 }
 
+impl ClientError {
+    /// Whether the shim is gone or going (its container has exited): nobody listens on its
+    /// socket, or it closed the connection while shutting down.
+    pub fn shim_gone(&self) -> bool {
+        match self {
+            ClientError::Connect { .. } | ClientError::Closed => true,
+            ClientError::Io(e) => matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::UnexpectedEof),
+            ClientError::Protocol(_) => false,
+        }
+    }
+}
+
 /// Sends one request to the shim at `socket` and returns its first reply.
 pub async fn call(socket: &Path, req: &Request) -> Result<Reply, ClientError> {
     let mut conn = ShimConn::connect(socket).await?;

@@ -69,6 +69,15 @@ pub fn write_network(dirs: &super::record::ContainerDirs, hostname: &str, extra_
     Ok(())
 }
 
+/// Creates an empty /etc/hosts and resolv.conf for the runtime to bind-mount when they do not
+/// exist yet; [`write_network`] fills them in place (same inode) before the process runs.
+pub fn ensure_network_files(dirs: &super::record::ContainerDirs) -> Result<(), EngineError> {
+    for p in [dirs.hosts(), dirs.resolv_conf()] {
+        std::fs::OpenOptions::new().create(true).append(true).open(&p).map_err(|e| EngineError::internal(&format!("create {}", p.display()), e))?;
+    }
+    Ok(())
+}
+
 /// resolv.conf for a container behind the embedded DNS server, which forwards to the
 /// container's `--dns` servers or the host's.
 fn embedded_resolv_conf(server: Ipv4Addr, search: &[String], options: &[String]) -> String {

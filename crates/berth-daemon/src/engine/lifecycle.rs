@@ -89,7 +89,19 @@ impl Engine {
         }
         let sig = parse_signal(if signal.is_empty() { "SIGKILL" } else { signal })?;
         h.update(|r| r.manually_stopped = true);
-        self.signal_container(&h, sig, false).await?;
+        match call(&self.socket(&h.id), &Request::Kill { signal: sig, all: false }).await {
+            Ok(Reply::Ok) => {}
+            Ok(Reply::Error { message }) => return Err(EngineError::Conflict(message)),
+            Ok(other) => return Err(EngineError::Internal(format!("unexpected shim reply {other:?}"))),
+            // The process died between the state check and the signal: it is as dead as the
+            // kill wanted, and stays so (the exit sees `manually_stopped`, and a restart the
+            // policy scheduled meanwhile is cancelled).
+            Err(e) if e.shim_gone() => {
+                self.cancel_restart(&h);
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
         self.container_event(&rec, "kill", &[("signal", sig.to_string())]);
         Ok(())
     }

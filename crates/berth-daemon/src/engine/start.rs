@@ -13,6 +13,7 @@ use berth_runtime::protocol::{Reply, Request};
 use berth_runtime::spec::{self, BindMount, Resources, RuntimeConfig};
 use tokio::io::AsyncBufReadExt;
 
+use super::network::PendingPlug;
 use super::record::{ContainerDirs, ContainerRecord, Status};
 use super::registry::ContainerHandle;
 use super::{user, Engine};
@@ -49,7 +50,7 @@ impl Engine {
         let prepared = Self::blocking(move || this.prepare_runtime(&rec2)).await;
         let layout = ShimLayout::new(&self.config.exec_root, &rec.id);
         let launched = match prepared {
-            Ok(()) => self.launch(h, &rec, &layout).await,
+            Ok(pending) => self.launch(h, &rec, &layout, pending).await,
             Err(e) => Err(e),
         };
         match launched {
@@ -90,8 +91,9 @@ impl Engine {
         }
     }
 
-    /// Mounts the root filesystem and writes the OCI spec (blocking).
-    fn prepare_runtime(&self, rec: &ContainerRecord) -> Result<(), EngineError> {
+    /// Mounts the root filesystem, sets up what the runtime needs of the network and writes the
+    /// OCI spec (blocking); returns the network plugging still to do.
+    fn prepare_runtime(&self, rec: &ContainerRecord) -> Result<PendingPlug, EngineError> {
         let layout = ShimLayout::new(&self.config.exec_root, &rec.id);
         self.release_runtime_blocking(&rec.id);
         std::fs::create_dir_all(layout.rootfs()).map_err(|e| EngineError::internal("create runtime dir", e))?;
@@ -102,7 +104,7 @@ impl Engine {
         let dirs = ContainerDirs::new(&self.config.data_root, &rec.id);
         let overlay = self.images.overlay(&image, dirs.upper(), dirs.work())?;
         overlay.mount(&layout.rootfs())?;
-        let result = self.prepare_network(rec).and_then(|()| self.write_spec(rec, &layout, &dirs));
+        let result = self.attach_network(rec).and_then(|pending| self.write_spec(rec, &layout, &dirs).map(|()| pending));
         if result.is_err() {
             self.release_runtime_blocking(&rec.id);
         }
@@ -172,9 +174,26 @@ impl Engine {
         })
     }
 
-    /// Launches the shim and starts the process; returns its host pid.
-    async fn launch(self: &Arc<Self>, h: &Arc<ContainerHandle>, rec: &ContainerRecord, layout: &ShimLayout) -> Result<i32, EngineError> {
-        let pid = self.spawn_shim(rec, layout).await?;
+    /// Launches the shim and, while it creates the container, plugs the container into its
+    /// networks; then starts the process. Returns its host pid.
+    async fn launch(self: &Arc<Self>, h: &Arc<ContainerHandle>, rec: &ContainerRecord, layout: &ShimLayout, pending: PendingPlug) -> Result<i32, EngineError> {
+        let plug = {
+            let (this, rec) = (self.clone(), rec.clone());
+            Self::blocking(move || this.plug_network(&rec, pending))
+        };
+        // Both finish before anything else happens, so a failed start releases a settled host.
+        let (spawned, plugged) = tokio::join!(self.spawn_shim(rec, layout), plug);
+        let (pid, shim_gone) = spawned?;
+        if let Err(e) = plugged {
+            // The process never ran: kill it and let the shim finish tearing the container
+            // down (state dir, cgroups) before the start is released, or a next start of
+            // this container would race the old shim's cleanup.
+            let _ = berth_runtime::client::call(&layout.socket(), &Request::Kill { signal: 9, all: true }).await;
+            if tokio::time::timeout(SHIM_CREATE_TIMEOUT, shim_gone).await.is_err() {
+                tracing::warn!(id = %rec.id, "shim of a failed start did not exit");
+            }
+            return Err(e);
+        }
         let mut monitor = ShimConn::connect(&layout.socket()).await?;
         monitor.send_request(&Request::Wait).await?;
         self.spawn_monitor(h.clone(), monitor);
@@ -189,7 +208,9 @@ impl Engine {
         }
     }
 
-    async fn spawn_shim(&self, rec: &ContainerRecord, layout: &ShimLayout) -> Result<i32, EngineError> {
+    /// Spawns the shim and waits for it to create the container; returns the container's pid
+    /// and a receiver that completes when the shim process exits.
+    async fn spawn_shim(&self, rec: &ContainerRecord, layout: &ShimLayout) -> Result<(i32, tokio::sync::oneshot::Receiver<()>), EngineError> {
         let dirs = ContainerDirs::new(&self.config.data_root, &rec.id);
         let shim_log = std::fs::File::create(layout.shim_log()).map_err(|e| EngineError::internal("create shim log", e))?;
         let mut cmd = std::process::Command::new(self.sealed.exec_path());
@@ -208,8 +229,10 @@ impl Engine {
             .spawn()
             .map_err(|e| EngineError::internal("spawn shim", e))?;
         let stdout = child.stdout.take().ok_or_else(|| EngineError::Internal("shim has no stdout".into()))?;
+        let (gone_tx, shim_gone) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
             let _ = child.wait().await;
+            let _ = gone_tx.send(());
         });
         let mut line = String::new();
         let mut reader = tokio::io::BufReader::new(stdout);
@@ -222,7 +245,7 @@ impl Engine {
             Err(_) => return Err(EngineError::Internal("timed out waiting for the shim to create the container".into())),
         }
         match serde_json::from_str::<Reply>(line.trim()) {
-            Ok(Reply::Started { pid }) => Ok(pid),
+            Ok(Reply::Started { pid }) => Ok((pid, shim_gone)),
             Ok(Reply::Error { message }) => Err(start_error(&message, &rec.path)),
             _ => Err(EngineError::Internal(format!("unexpected shim answer: {}", line.trim()))),
         }
@@ -235,17 +258,12 @@ impl Engine {
         self.config.exec_root.join("netns").join(id)
     }
 
-    /// Creates the container's network namespace and plugs it into its networks (see
-    /// `engine/network/hooks.rs`), unless it shares the host's or another container's.
-    fn prepare_network(&self, rec: &ContainerRecord) -> Result<(), EngineError> {
-        self.attach_network(rec)
-    }
-
     /// Undoes what a start set up on the host (rootfs mount, network namespace, runtime dir).
     /// Best effort: each step runs whatever the others did.
     pub(crate) fn release_runtime_blocking(&self, id: &str) {
         let layout = ShimLayout::new(&self.config.exec_root, id);
-        if let Err(e) = berth_image::mount::unmount(&layout.rootfs()) {
+        let upper = ContainerDirs::new(&self.config.data_root, id).upper();
+        if let Err(e) = berth_image::mount::unmount_in_background(&layout.rootfs(), &upper) {
             tracing::warn!(%id, "unmount rootfs: {e}");
         }
         self.detach_network(id);

@@ -231,15 +231,27 @@ pub async fn dispatch_group(ctx: &Ctx, g: ContainerGroup) -> i32 {
     }
 }
 
-/// Runs `f` for every name, printing the name on success and every error at the end.
+/// How many requests of one multi-target verb (`rm`, `stop`, `kill`, ...) are in flight at
+/// once; docker's CLI works on up to 50 targets in parallel, and so does ours.
+const PARALLEL_TARGETS: usize = 50;
+
+/// Runs `f` for every name, up to [`PARALLEL_TARGETS`] at once (`rm -f` of fifty containers
+/// should not take fifty round trips back to back), printing the names in the order given as
+/// they succeed and every error at the end.
 pub async fn each<'a, F, Fut>(names: &'a [String], f: F) -> Result<i32>
 where
     F: Fn(&'a str) -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
 {
+    use futures_util::StreamExt;
     let mut errors = Vec::new();
-    for name in names {
-        match f(name).await {
+    let mut results = futures_util::stream::iter(names.iter().map(|n| {
+        let fut = f(n);
+        async move { (n, fut.await) }
+    }))
+    .buffered(PARALLEL_TARGETS);
+    while let Some((name, result)) = results.next().await {
+        match result {
             Ok(()) => println!("{name}"),
             Err(e) => errors.push(e.to_string()),
         }

@@ -8,10 +8,16 @@ use berth_runtime::spec::NetworkNamespace;
 use super::attach::PlugRequest;
 use super::plan::{self, Mode};
 use super::records::{Driver, NetworkRecord};
-use crate::engine::etc_files::NetFacts;
+use crate::engine::etc_files::{self, NetFacts};
+use crate::engine::record::ContainerDirs;
 use crate::engine::record::ContainerRecord;
 use crate::engine::Engine;
 use crate::error::EngineError;
+
+/// The network plugging a start still owes once the runtime is creating the container: the
+/// primary network of a bridged container, nothing for the other modes.
+#[must_use = "a bridged container has no network until the pending plug is done"]
+pub(crate) struct PendingPlug(Option<String>);
 
 impl Engine {
     /// The namespace the container's process joins.
@@ -27,26 +33,41 @@ impl Engine {
         }
     }
 
-    /// Sets up the container's networking before its process starts. On error, what was done
-    /// is undone by [`Engine::detach_network`] (the caller releases the start).
-    pub(crate) fn attach_network(&self, rec: &ContainerRecord) -> Result<(), EngineError> {
+    /// Sets up what the runtime needs before it can create the container: the namespace to
+    /// join and the /etc files to bind-mount. Plugging a bridged container into its networks
+    /// (veths, addresses, ports: ~10 ms of netlink round trips) is left to the returned
+    /// [`PendingPlug`], so a start can do it while the shim creates the container; the process
+    /// only runs after both are done. On error, what was done is undone by
+    /// [`Engine::detach_network`] (the caller releases the start).
+    pub(crate) fn attach_network(&self, rec: &ContainerRecord) -> Result<PendingPlug, EngineError> {
         match Mode::of(&rec.host_config.network_mode) {
-            Mode::Host => self.write_net_files(rec, &NetFacts { host_mode: true, ..Default::default() }),
+            Mode::Host => self.write_net_files(rec, &NetFacts { host_mode: true, ..Default::default() })?,
             Mode::Container(t) => {
                 let target = self.containers.get(&t)?.snapshot();
                 if !target.state.status.is_running() {
                     return Err(EngineError::Conflict(format!("cannot join network namespace of a non running container: {}", target.id)));
                 }
-                self.share_net_files(rec, &target)
+                self.share_net_files(rec, &target)?
             }
             Mode::None => {
                 self.create_netns(rec)?;
-                self.write_net_files(rec, &NetFacts { host_gateway: self.default_gateway(), ..Default::default() })
+                self.write_net_files(rec, &NetFacts { host_gateway: self.default_gateway(), ..Default::default() })?
             }
             Mode::Bridge(primary) => {
                 self.create_netns(rec)?;
-                self.plug_bridges(rec, &primary)
+                etc_files::ensure_network_files(&ContainerDirs::new(&self.config.data_root, &rec.id))?;
+                return Ok(PendingPlug(Some(primary)));
             }
+        }
+        Ok(PendingPlug(None))
+    }
+
+    /// Finishes [`Engine::attach_network`]: plugs a bridged container into its networks and
+    /// fills its /etc/hosts and resolv.conf in place (the runtime has bind-mounted them).
+    pub(crate) fn plug_network(&self, rec: &ContainerRecord, pending: PendingPlug) -> Result<(), EngineError> {
+        match pending.0 {
+            Some(primary) => self.plug_bridges(rec, &primary),
+            None => Ok(()),
         }
     }
 
