@@ -12,6 +12,7 @@
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod memory;
 pub mod server;
 
 pub use config::DaemonConfig;
@@ -24,5 +25,6 @@ pub async fn run(config: DaemonConfig) -> Result<(), EngineError> {
     let engine = Arc::new(engine::Engine::open(config).await?);
     engine.restore().await;
     engine.restore_network().await;
+    memory::spawn_trimmer();
     server::serve(engine).await
 }

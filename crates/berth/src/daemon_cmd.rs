@@ -105,6 +105,7 @@ pub fn main(argv: &[String]) -> i32 {
         eprintln!("berth daemon: {e}");
         return 125;
     }
+    berth_daemon::memory::limit_arenas();
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
