@@ -94,8 +94,14 @@ PY
 
 sleep 0.5
 read -r B_BERTH B_DOCKER B_RATE B_RSS B_SHIM_RSS B_SHIM_PSS B_START <<<"$(measure "$SOCK" "$DAEMON" "shim --id" "$BERTH" docker)"
-# Idle RSS measured again now that the daemon has settled.
+# Idle: once the RSS has stopped moving, at least one heap trim (every 2 s) later, at most 10 s.
 B_RSS_IDLE=$(awk '/VmRSS/{print $2}' /proc/$DAEMON/status)
+for i in $(seq 20); do
+  sleep 0.5
+  now=$(awk '/VmRSS/{print $2}' /proc/$DAEMON/status)
+  if [ "$now" = "$B_RSS_IDLE" ] && [ "$i" -ge 6 ]; then break; fi
+  B_RSS_IDLE=$now
+done
 
 P="-"; P_RATE="-"; P_RSS="-"; P_SHIM_RSS="-"; P_SHIM_PSS="-"
 if DOCKER_HOST=$PEER_HOST docker version >/dev/null 2>&1; then
