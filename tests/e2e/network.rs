@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use berth_e2e::{stderr, stdout, wait_until, Client, Daemon};
+use berth_e2e::{stderr, stdout, wait_until, Client, Daemon, HostDns};
 
 const WEB: &str = "echo hello-$HOSTNAME > /tmp/index.html; exec httpd -f -p 8080 -h /tmp";
 
@@ -765,7 +765,7 @@ fn dns_forwards_to_the_hosts_resolvers_without_dns_flags() {
     let conf_dir = tempfile::tempdir().expect("tempdir");
     let conf = conf_dir.path().join("resolv.conf");
     std::fs::write(&conf, format!("nameserver {upstream}\nsearch hosts.berth.test\noptions edns0\n")).expect("write resolv.conf");
-    let d = Daemon::start_with_resolv_conf(&conf, &[]);
+    let d = Daemon::start_with_host_dns(HostDns { resolv_conf: conf, resolved_upstreams: None }, &[]);
     let c = Client::Docker;
     d.busybox(c, "busybox");
     d.ok(c, &["network", "create", "hostdns"]);
@@ -789,6 +789,26 @@ fn dns_forwards_to_the_hosts_resolvers_without_dns_flags() {
 
     d.ok(c, &["network", "rm", "hostdns"]);
     drop(resolver);
+    d.assert_no_leaks_after_cleanup();
+}
+
+#[test]
+fn a_systemd_resolved_stub_gives_default_bridge_containers_its_upstreams() {
+    // The host's resolv.conf names only systemd-resolved's stub, which no container can reach;
+    // resolved lists its real upstreams in /run/systemd/resolve/resolv.conf, which containers
+    // that ask resolvers themselves get instead, as with Docker.
+    let files = tempfile::tempdir().expect("tempdir");
+    let (stub, real) = (files.path().join("resolv.conf"), files.path().join("resolved.conf"));
+    std::fs::write(&stub, "nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch stub.berth.test\n").expect("write");
+    std::fs::write(&real, "nameserver 192.0.2.53\nnameserver 192.0.2.54\nsearch real.berth.test\n").expect("write");
+    let d = Daemon::start_with_host_dns(HostDns { resolv_conf: stub, resolved_upstreams: Some(real) }, &[]);
+    let c = Client::Docker;
+    d.busybox(c, "busybox");
+    let out = d.ok(c, &["run", "--rm", "busybox", "cat", "/etc/resolv.conf"]);
+    assert_eq!(out, "nameserver 192.0.2.53\nnameserver 192.0.2.54\nsearch real.berth.test\n");
+    // --dns still wins.
+    let out = d.ok(c, &["run", "--rm", "--dns", "192.0.2.99", "busybox", "cat", "/etc/resolv.conf"]);
+    assert!(out.starts_with("nameserver 192.0.2.99\n") && !out.contains("192.0.2.53"), "{out}");
     d.assert_no_leaks_after_cleanup();
 }
 

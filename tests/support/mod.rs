@@ -51,8 +51,8 @@ pub struct Daemon {
     pub bridge: String,
     /// Extra `berth daemon` arguments (see [`Daemon::start_with`]).
     extra_args: Vec<String>,
-    /// The file the daemon sees as `/etc/resolv.conf` (see [`Daemon::start_with_resolv_conf`]).
-    resolv_conf: Option<PathBuf>,
+    /// The host's DNS files as the daemon sees them (see [`Daemon::start_with_host_dns`]).
+    host_dns: Option<HostDns>,
     child: Option<Child>,
 }
 
@@ -68,13 +68,13 @@ impl Daemon {
     }
 
     /// Like [`Daemon::start_with`], with the daemon (and so its shims) in a mount namespace of
-    /// its own where `resolv_conf` is bind-mounted over `/etc/resolv.conf`: the host's
-    /// resolvers as the daemon sees them, without touching the host's file or inventing a flag.
-    pub fn start_with_resolv_conf(resolv_conf: &Path, args: &[&str]) -> Daemon {
-        Self::start_inner(args, Some(resolv_conf.to_path_buf()))
+    /// its own where the host's DNS files are `dns`: the host's resolvers as the daemon sees
+    /// them, without touching the host's files or inventing a flag.
+    pub fn start_with_host_dns(dns: HostDns, args: &[&str]) -> Daemon {
+        Self::start_inner(args, Some(dns))
     }
 
-    fn start_inner(args: &[&str], resolv_conf: Option<PathBuf>) -> Daemon {
+    fn start_inner(args: &[&str], host_dns: Option<HostDns>) -> Daemon {
         // Shims orphaned by a killed daemon are reparented to us and reaped on drop.
         let _ = nix::sys::prctl::set_child_subreaper(true);
         let id = random_suffix();
@@ -85,7 +85,7 @@ impl Daemon {
             cgroup_parent: format!("/berth-e2e-{id}"),
             bridge: format!("be{id}"),
             extra_args: args.iter().map(|a| a.to_string()).collect(),
-            resolv_conf,
+            host_dns,
             dir,
             child: None,
         };
@@ -96,8 +96,8 @@ impl Daemon {
 
     fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("daemon.log")).unwrap();
-        let mut cmd = match &self.resolv_conf {
-            Some(conf) => with_private_resolv_conf(conf),
+        let mut cmd = match &self.host_dns {
+            Some(dns) => with_host_dns(dns),
             None => Command::new(berth_bin()),
         };
         cmd.arg("daemon")
@@ -388,12 +388,32 @@ impl Drop for Daemon {
 }
 
 /// The command that runs `berth` in a new mount namespace (private propagation, so nothing it
-/// mounts reaches the host) with `conf` bind-mounted over `/etc/resolv.conf`: util-linux's
-/// `unshare` and `mount`, then `exec`, so the daemon keeps the pid the test spawned.
-fn with_private_resolv_conf(conf: &Path) -> Command {
+/// mounts reaches the host) with `dns.resolv_conf` bind-mounted over `/etc/resolv.conf` and,
+/// if given, `dns.resolved_upstreams` as systemd-resolved's `/run/systemd/resolve/resolv.conf`
+/// (on a tmpfs over `/run/systemd`, or `/run` where there is none): util-linux's `unshare` and
+/// `mount`, then `exec`, so the daemon keeps the pid the test spawned.
+fn with_host_dns(dns: &HostDns) -> Command {
+    const SCRIPT: &str = r#"mount --bind "$0" /etc/resolv.conf || exit 1
+if [ -n "$1" ]; then
+  run=/run/systemd; [ -d $run ] || run=/run
+  mount -t tmpfs tmpfs $run && mkdir -p /run/systemd/resolve && cp "$1" /run/systemd/resolve/resolv.conf || exit 1
+fi
+shift; exec "$@""#;
     let mut cmd = Command::new("unshare");
-    cmd.args(["--mount", "--propagation", "private", "sh", "-c", "mount --bind \"$0\" /etc/resolv.conf && exec \"$@\""]).arg(conf).arg(berth_bin());
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c", SCRIPT])
+        .arg(&dns.resolv_conf)
+        .arg(dns.resolved_upstreams.as_deref().unwrap_or(Path::new("")))
+        .arg(berth_bin());
     cmd
+}
+
+/// The host's DNS files as a daemon of [`Daemon::start_with_host_dns`] sees them.
+#[derive(Debug, Clone)]
+pub struct HostDns {
+    /// Its `/etc/resolv.conf`.
+    pub resolv_conf: PathBuf,
+    /// Its `/run/systemd/resolve/resolv.conf` (systemd-resolved's real upstreams), if any.
+    pub resolved_upstreams: Option<PathBuf>,
 }
 
 /// Which CLI drives a test.

@@ -103,10 +103,11 @@ fn embedded_resolv_conf(server: Ipv4Addr, search: &[String], options: &[String])
     out
 }
 
-/// The host's resolv.conf minus loopback nameservers (unreachable from a container), falling
-/// back to public resolvers, with overrides applied.
+/// The host's resolv.conf (systemd-resolved's upstreams in place of its stub) minus loopback
+/// nameservers (unreachable from a container), falling back to public resolvers, with
+/// overrides applied.
 fn resolv_conf(dns: &[String], search: &[String], options: &[String]) -> String {
-    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let host = crate::engine::network::host_resolv_conf();
     let mut servers: Vec<String> = dns.to_vec();
     let mut searches: Vec<String> = search.to_vec();
     let mut opts: Vec<String> = options.to_vec();

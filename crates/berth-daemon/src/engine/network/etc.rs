@@ -13,16 +13,43 @@ use crate::engine::{etc_files, Engine};
 use crate::error::EngineError;
 
 /// The host's IPv4 nameservers (loopback ones included: the daemon shares the host's
-/// namespace, so it can forward to them where containers could not).
+/// namespace, so it can forward to them where containers could not, systemd-resolved's stub
+/// too).
 pub fn host_nameservers() -> Vec<Ipv4Addr> {
-    std::fs::read_to_string("/etc/resolv.conf")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let mut f = l.split_whitespace();
-            (f.next() == Some("nameserver")).then(|| f.next()).flatten().and_then(|ip| ip.parse().ok())
-        })
-        .collect()
+    nameservers(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()).filter_map(|ip| ip.parse().ok()).collect()
+}
+
+/// The `nameserver` addresses of a resolv.conf, as written.
+fn nameservers(conf: &str) -> impl Iterator<Item = &str> {
+    conf.lines().filter_map(|l| {
+        let mut f = l.split_whitespace();
+        (f.next() == Some("nameserver")).then(|| f.next()).flatten()
+    })
+}
+
+/// systemd-resolved's stub listener, which a host's /etc/resolv.conf names when resolved
+/// manages DNS.
+const RESOLVED_STUB: &str = "127.0.0.53";
+/// The resolv.conf where systemd-resolved lists its real upstream servers.
+const RESOLVED_UPSTREAMS: &str = "/run/systemd/resolve/resolv.conf";
+
+/// The host's resolv.conf as a container that asks resolvers itself (no embedded DNS server)
+/// should inherit it: `/etc/resolv.conf`, unless its only nameserver is systemd-resolved's
+/// stub, which no container namespace can reach; then resolved's list of real upstreams, as
+/// Docker does.
+pub fn host_resolv_conf() -> String {
+    pick_resolv_conf(std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(), || std::fs::read_to_string(RESOLVED_UPSTREAMS).ok())
+}
+
+fn pick_resolv_conf(etc: String, resolved: impl FnOnce() -> Option<String>) -> String {
+    let only_the_stub = {
+        let mut servers = nameservers(&etc);
+        servers.next() == Some(RESOLVED_STUB) && servers.next().is_none()
+    };
+    match only_the_stub.then(resolved).flatten() {
+        Some(upstreams) => upstreams,
+        None => etc,
+    }
 }
 
 /// Upper-cases a link alias the way Docker names its variables.
@@ -114,6 +141,20 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_systemd_resolved_stub_gives_way_to_its_upstreams() {
+        let stub = "nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch lan\n".to_string();
+        let upstreams = "nameserver 192.0.2.53\nsearch lan\n".to_string();
+        assert_eq!(pick_resolv_conf(stub.clone(), || Some(upstreams.clone())), upstreams);
+        // No resolved file: keep the host's (the caller drops loopback servers).
+        assert_eq!(pick_resolv_conf(stub.clone(), || None), stub);
+        // Anything but the lone stub is the host's own choice, kept as is.
+        for other in ["nameserver 127.0.0.53\nnameserver 192.0.2.1\n", "nameserver 127.0.0.1\n", "nameserver 192.0.2.1\n", ""] {
+            assert_eq!(pick_resolv_conf(other.to_string(), || Some(upstreams.clone())), other);
+        }
+        assert_eq!(nameservers("# c\nnameserver 10.0.0.1\nnameserver  ::1 \nsearch x\n").collect::<Vec<_>>(), ["10.0.0.1", "::1"]);
+    }
 
     #[test]
     fn link_variables_look_like_dockers() {

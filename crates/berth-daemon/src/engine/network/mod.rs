@@ -18,6 +18,7 @@ mod attach;
 mod connect;
 mod etc;
 mod hooks;
+pub(crate) use etc::host_resolv_conf;
 pub(crate) use hooks::PendingPlug;
 mod plan;
 pub mod records;
