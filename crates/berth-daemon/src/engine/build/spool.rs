@@ -30,8 +30,9 @@ impl Spool {
     pub fn append(&mut self, mut data: &[u8]) -> io::Result<()> {
         if self.file.is_none() && self.len + data.len() as u64 > MEM_LIMIT {
             let mut f = std::fs::OpenOptions::new().read(true).write(true).create_new(true).open(&self.path)?;
-            for c in self.chunks.drain(..) {
+            for c in std::mem::take(&mut self.chunks) {
                 f.write_all(&c)?;
+                pool::give(c);
             }
             self.file = Some(f);
         }
@@ -41,7 +42,7 @@ impl Spool {
         }
         while !data.is_empty() {
             if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
-                self.chunks.push(Vec::with_capacity(CHUNK));
+                self.chunks.push(pool::take());
             }
             let Some(last) = self.chunks.last_mut() else {
                 break;
@@ -76,6 +77,91 @@ impl Spool {
         let n = buf.len().min(c.len().saturating_sub(within));
         buf[..n].copy_from_slice(&c[within..within + n]);
         Ok(n)
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        for c in self.chunks.drain(..) {
+            pool::give(c);
+        }
+    }
+}
+
+/// Spool chunks of finished builds, kept for the next build: a context of tens of MB then
+/// lands in memory that is already mapped, instead of faulting in (and later unmapping)
+/// fresh pages each time, which cost more than hashing it. Chunks unused for
+/// [`pool::KEEP`] are freed, so an idle daemon holds none.
+mod pool {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    use super::{CHUNK, MEM_LIMIT};
+
+    /// How long unused chunks are kept.
+    pub const KEEP: Duration = Duration::from_secs(20);
+    /// At most this many chunks are kept (one spool's worth).
+    const MAX: usize = (MEM_LIMIT / CHUNK as u64) as usize;
+
+    struct Pool {
+        chunks: Vec<Vec<u8>>,
+        used: Option<Instant>,
+        reaper: bool,
+    }
+
+    static POOL: Mutex<Pool> = Mutex::new(Pool { chunks: Vec::new(), used: None, reaper: false });
+
+    fn lock() -> std::sync::MutexGuard<'static, Pool> {
+        POOL.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An empty chunk with room for [`CHUNK`] bytes.
+    pub fn take() -> Vec<u8> {
+        let mut pool = lock();
+        pool.used = Some(Instant::now());
+        pool.chunks.pop().unwrap_or_else(|| Vec::with_capacity(CHUNK))
+    }
+
+    /// Returns a chunk for reuse.
+    pub fn give(mut chunk: Vec<u8>) {
+        if chunk.capacity() != CHUNK {
+            return;
+        }
+        chunk.clear();
+        let mut pool = lock();
+        pool.used = Some(Instant::now());
+        if pool.chunks.len() < MAX {
+            pool.chunks.push(chunk);
+        }
+        if !pool.reaper {
+            pool.reaper = true;
+            let spawned = std::thread::Builder::new().name("spool-reaper".into()).spawn(reap);
+            if spawned.is_err() {
+                pool.reaper = false;
+                pool.chunks.clear();
+            }
+        }
+    }
+
+    /// Frees the kept chunks once unused for [`KEEP`], then ends.
+    fn reap() {
+        loop {
+            std::thread::sleep(KEEP / 4);
+            let mut pool = lock();
+            if pool.used.is_some_and(|t| t.elapsed() < KEEP) {
+                continue;
+            }
+            let chunks = std::mem::take(&mut pool.chunks);
+            pool.reaper = false;
+            drop(pool);
+            drop(chunks);
+            return;
+        }
+    }
+
+    #[cfg(test)]
+    pub fn kept() -> usize {
+        lock().chunks.len()
     }
 }
 
@@ -136,5 +222,13 @@ mod tests {
         out.clear();
         s.all().read_to_end(&mut out).unwrap_or_default();
         assert_eq!(out, data);
+        // Its chunks go back to the pool, and the next spool reuses them.
+        drop(s);
+        assert!(pool::kept() >= 3);
+        let mut again = Spool::new(std::env::temp_dir().join("unused"));
+        again.append(b"x").unwrap_or_default();
+        let mut one = Vec::new();
+        again.all().read_to_end(&mut one).unwrap_or_default();
+        assert_eq!(one, b"x");
     }
 }
