@@ -24,8 +24,8 @@
 # `inet` nftables table), so no run meets another's leftovers; a zone costs nothing per packet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DURATION=${DURATION:-10}
-ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-9}
 WARMUP=${WARMUP:-2}
 # busybox httpd listens with a backlog of 9: more connections than that measure its SYN drops
 # (1 s retransmits) rather than the network path.
