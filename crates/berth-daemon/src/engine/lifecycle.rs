@@ -219,6 +219,17 @@ impl Engine {
         self.remove_locked(&h, force, volumes).await
     }
 
+    /// Removes what is left of a removed container's cgroups. Its shim sweeps them when the
+    /// container exits, but gives up after a few seconds on a busy host (a cgroup stays busy a
+    /// little after its last process is reaped), or never ran (a shim that was killed).
+    fn sweep_cgroups(&self, id: &str) {
+        let path = format!("{}/{id}", self.config.cgroup_parent.trim_end_matches('/'));
+        let left = berth_runtime::shim::cgroup_sweep::sweep(std::path::Path::new(&path), Duration::from_secs(2));
+        if !left.is_empty() {
+            tracing::warn!(%id, "cgroups left after removal: {left:?}");
+        }
+    }
+
     /// Removes a container whose operation lock the caller holds.
     pub(crate) async fn remove_locked(self: &Arc<Self>, h: &Arc<ContainerHandle>, force: bool, volumes: bool) -> Result<(), EngineError> {
         if force {
@@ -251,6 +262,7 @@ impl Engine {
         Self::blocking(move || {
             this.release_runtime_blocking(&id);
             remove_tree(&data);
+            this.sweep_cgroups(&id);
             Ok(())
         })
         .await?;

@@ -11,7 +11,7 @@
 //!
 //! It never starts a thread (libcontainer clones the calling process) and aborts on panic.
 
-mod cgroup_sweep;
+pub mod cgroup_sweep;
 mod conn;
 mod event_loop;
 mod executor;
