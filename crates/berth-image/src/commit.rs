@@ -2,7 +2,7 @@
 //! ([`ImageStore::layer_from_upper`]), and a base image plus an optional new layer plus a config
 //! becomes a new image ([`ImageStore::derive`]). `docker commit` and the builder both use these.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 
 use berth_archive::{TarOptions, WhiteoutMode};
@@ -12,20 +12,6 @@ use crate::digest::Digest;
 use crate::error::ImageError;
 use crate::manifest::MEDIA_OCI_LAYER;
 use crate::store::{ImageRecord, ImageStore, LayerRecord};
-
-/// A reader that also writes what it reads to `copy` (the layer's blob).
-struct Tee<'a, R, W> {
-    inner: R,
-    copy: &'a mut W,
-}
-
-impl<R: Read, W: Write> Read for Tee<'_, R, W> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.copy.write_all(&buf[..n])?;
-        Ok(n)
-    }
-}
 
 /// A pipe with a 1 MiB buffer (when the kernel allows), so the archiver and the unpacker
 /// trade large chunks.
@@ -47,11 +33,11 @@ impl ImageStore {
     /// Archives `dir` as a layer; `mode` says whether it is an overlay upper dir or a plain tree
     /// (a builder's staging dir for `COPY`).
     ///
-    /// The tar is produced once, by a thread, and read once: as the layer store unpacks it
-    /// (hashing it for the diff id) every byte is also written to the blob, which is then
-    /// committed under that diff id. Nothing is read back or hashed twice.
+    /// The tar is produced once, by a thread, and read once as the layer store unpacks it
+    /// (hashing it for the diff id). No copy of it is kept when the layer can give it back
+    /// (push and save rebuild it; its blob is named by the diff id), as for imports; otherwise
+    /// `dir` is archived again into a blob, which must hash to the same diff id.
     pub fn layer_from_dir(&self, parent_chain: Option<&Digest>, dir: &Path, mode: WhiteoutMode) -> Result<LayerRecord, ImageError> {
-        let mut blob = self.content().writer_trusting()?;
         let (reader, writer) = pipe().map_err(|e| ImageError::io(dir, e))?;
         let (unpacked, produced) = std::thread::scope(|scope| {
             let producer = scope.spawn(move || -> Result<(), String> {
@@ -59,20 +45,26 @@ impl ImageStore {
                 berth_archive::write_tar_from_dir(dir, &mut out, &TarOptions::new(mode)).map_err(|e| e.to_string())?;
                 out.flush().map_err(|e| e.to_string())
             });
-            let tee = std::io::BufReader::with_capacity(1 << 20, Tee { inner: reader, copy: &mut blob });
-            let unpacked = self.layers().unpack(tee, None);
+            let unpacked = self.layers().unpack(std::io::BufReader::with_capacity(1 << 20, reader), None);
             let produced = producer.join().unwrap_or_else(|_| Err("archiver thread panicked".into()));
             (unpacked, produced)
         });
         produced.map_err(|e| ImageError::Invalid(format!("archive {}: {e}", dir.display())))?;
         let unpacked = unpacked?;
-        let blob_size = blob.size();
-        let digest = blob.commit_as(&unpacked.diff_id)?;
+        let (blob, blob_size) = if unpacked.rebuildable {
+            (unpacked.diff_id.clone(), unpacked.size)
+        } else {
+            let mut blob = self.content().writer()?;
+            berth_archive::write_tar_from_dir(dir, &mut blob, &TarOptions::new(mode))
+                .map_err(|e| ImageError::Invalid(format!("archive {}: {e}", dir.display())))?;
+            let size = blob.size();
+            (blob.commit(Some(&unpacked.diff_id))?, size)
+        };
         let info = self.layers().register(unpacked, parent_chain)?;
         Ok(LayerRecord {
             chain_id: info.chain_id.to_string(),
             diff_id: info.diff_id.to_string(),
-            blob: digest.to_string(),
+            blob: blob.to_string(),
             media_type: MEDIA_OCI_LAYER.to_string(),
             blob_size,
             size: info.size,
@@ -133,6 +125,12 @@ mod tests {
         assert!(child_cfg.history[1].empty_layer);
         assert_eq!(child.parent, base.id);
         let chain = Digest::parse(&l1.chain_id).unwrap();
+        // No second copy of the tar: the layer rebuilds it, and its blob is named by its diff id.
+        assert!(store.layers().rebuildable(&chain));
+        assert_eq!(l1.blob, l1.diff_id);
+        let mut rebuilt = Vec::new();
+        store.layers().write_tar(&chain, &mut rebuilt).unwrap();
+        assert_eq!(Digest::of(&rebuilt).to_string(), l1.diff_id);
         assert_eq!(std::fs::read_to_string(store.layers().diff_dir(&chain).join("etc/motd")).unwrap(), "hi");
         // Same layer content twice is one layer.
         let again = store.layer_from_dir(None, &src, WhiteoutMode::Plain).unwrap();
