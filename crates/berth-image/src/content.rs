@@ -102,6 +102,12 @@ impl ContentStore {
         let _ = std::fs::remove_file(self.path(d));
     }
 
+    /// Makes the renames into the store durable (an `fsync` of its dir), before anything
+    /// that refers to the new blobs is recorded.
+    pub fn sync_dir(&self) -> Result<(), ImageError> {
+        std::fs::File::open(&self.dir).and_then(|d| d.sync_all()).map_err(|e| ImageError::io(&self.dir, e))
+    }
+
     /// A fresh temp path under the store's tmp dir (same filesystem, so renames are atomic).
     pub fn temp_path(&self, prefix: &str) -> PathBuf {
         self.tmp.join(format!("{prefix}-{}", crate::random_hex(8)))
@@ -159,6 +165,7 @@ impl BlobWriter {
         self.file.sync_all().map_err(|e| ImageError::io(&self.path, e))?;
         let dest = self.store.path(&d);
         std::fs::rename(&self.path, &dest).map_err(|e| ImageError::io(&dest, e))?;
+        self.store.sync_dir()?;
         Ok(d)
     }
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use berth_archive::{ApplyExtras, ApplyOptions, WhiteoutMode};
 
-use crate::digest::{Digest, HashingReader};
+use crate::digest::Digest;
 use crate::error::ImageError;
 
 /// A registered layer.
@@ -89,10 +89,10 @@ impl LayerStore {
     /// Unpacks a layer tar into the temp dir, hashing it once for its diff id; nothing is
     /// visible until [`LayerStore::register`]. A digest other than `expected` is refused.
     pub fn unpack(&self, reader: impl Read, expected: Option<&Digest>) -> Result<Unpacked, ImageError> {
-        let mut hashing = HashingReader::new(reader);
+        let mut hashing = ThreadedHashingReader::new(reader);
         let mut unpacked = self.unpack_with(&mut hashing)?;
-        hashing.drain().map_err(|e| ImageError::io(&unpacked.tmp, e))?;
-        let (diff_id, size) = hashing.finish();
+        std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| ImageError::io(&unpacked.tmp, e))?;
+        let (diff_id, size) = hashing.finish().map_err(|e| ImageError::io(&unpacked.tmp, e))?;
         if let Some(want) = expected {
             if *want != diff_id {
                 return Err(ImageError::DigestMismatch { expected: want.to_string(), actual: diff_id.to_string() });
@@ -359,6 +359,79 @@ fn write_synced(path: &Path, data: &[u8]) -> Result<(), ImageError> {
 /// Syncs a directory (the names in it).
 fn sync_dir(path: &Path) -> Result<(), ImageError> {
     std::fs::File::open(path).and_then(|d| d.sync_all()).map_err(|e| ImageError::io(path, e))
+}
+
+/// Bytes handed to the hashing thread at a time.
+const HASH_CHUNK: usize = 1 << 20;
+
+/// Hashes what is read through it on a thread of its own, so hashing overlaps unpacking
+/// instead of adding to it. Chunks go to the thread and come back for reuse (no allocation,
+/// no page faults per chunk once two are in flight).
+struct ThreadedHashingReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    to_hasher: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    returned: std::sync::mpsc::Receiver<Vec<u8>>,
+    thread: Option<std::thread::JoinHandle<(sha2::Sha256, u64)>>,
+}
+
+impl<R: Read> ThreadedHashingReader<R> {
+    fn new(inner: R) -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let thread = std::thread::Builder::new()
+            .name("layer-hash".into())
+            .spawn(move || {
+                let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+                let mut count = 0u64;
+                while let Ok(mut chunk) = rx.recv() {
+                    sha2::Digest::update(&mut hasher, &chunk);
+                    count += chunk.len() as u64;
+                    chunk.clear();
+                    let _ = back_tx.try_send(chunk);
+                }
+                (hasher, count)
+            })
+            .ok();
+        // Without a thread (spawn failed) reading fails at the first full chunk.
+        Self { inner, buf: Vec::with_capacity(HASH_CHUNK), to_hasher: thread.as_ref().map(|_| tx), returned: back_rx, thread }
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        let next = self.returned.try_recv().unwrap_or_else(|_| Vec::with_capacity(HASH_CHUNK));
+        let full = std::mem::replace(&mut self.buf, next);
+        match &self.to_hasher {
+            Some(tx) => tx.send(full).map_err(|_| std::io::Error::other("layer hashing thread stopped")),
+            None => Err(std::io::Error::other("no layer hashing thread")),
+        }
+    }
+
+    /// The digest and size of everything read.
+    fn finish(mut self) -> std::io::Result<(Digest, u64)> {
+        if !self.buf.is_empty() {
+            self.send()?;
+        }
+        self.to_hasher.take();
+        let thread = self.thread.take().ok_or_else(|| std::io::Error::other("no layer hashing thread"))?;
+        let (hasher, count) = thread.join().map_err(|_| std::io::Error::other("layer hashing thread panicked"))?;
+        Ok((Digest::from_hasher(hasher), count))
+    }
+}
+
+impl<R: Read> Read for ThreadedHashingReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(out)?;
+        let mut data = &out[..n];
+        while !data.is_empty() {
+            let take = data.len().min(HASH_CHUNK - self.buf.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() >= HASH_CHUNK {
+                self.send()?;
+            }
+        }
+        Ok(n)
+    }
 }
 
 /// Counts the bytes read through it, and reports each new total to a callback (progress).

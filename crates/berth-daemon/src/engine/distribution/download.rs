@@ -65,7 +65,8 @@ impl TempBlob {
             return Ok(());
         }
         let dest = content.path(&self.digest);
-        std::fs::rename(&self.path, &dest).map_err(|e| EngineError::internal(&format!("store blob {}", self.digest), e))
+        std::fs::rename(&self.path, &dest).map_err(|e| EngineError::internal(&format!("store blob {}", self.digest), e))?;
+        content.sync_dir().map_err(EngineError::from)
     }
 }
 
