@@ -225,12 +225,12 @@ impl LayerStore {
             std::io::ErrorKind::NotFound => ImageError::NotFound(format!("layer {chain} cannot be rebuilt: it has no split record")),
             _ => ImageError::io(&split_path, e),
         })?;
-        let mut hashing = berth_archive::DigestWriter::new(out);
+        let mut hashing = ThreadedHashingWriter { inner: out, hash: HashThread::new() };
         let size = berth_archive::rebuild_tar(&self.diff_dir(chain), Some(&self.dir(chain).join(STASH)), record, &mut hashing)
             .map_err(|e| ImageError::Invalid(format!("rebuild layer {chain}: {e}")))?;
-        let (_, digest, _) = hashing.finish();
-        if digest != info.diff_id.as_str() || size != info.size {
-            return Err(ImageError::DigestMismatch { expected: info.diff_id.to_string(), actual: digest });
+        let (digest, _) = hashing.hash.finish().map_err(|e| ImageError::io(&split_path, e))?;
+        if digest != info.diff_id || size != info.size {
+            return Err(ImageError::DigestMismatch { expected: info.diff_id.to_string(), actual: digest.to_string() });
         }
         Ok(size)
     }
@@ -364,19 +364,18 @@ fn sync_dir(path: &Path) -> Result<(), ImageError> {
 /// Bytes handed to the hashing thread at a time.
 const HASH_CHUNK: usize = 1 << 20;
 
-/// Hashes what is read through it on a thread of its own, so hashing overlaps unpacking
-/// instead of adding to it. Chunks go to the thread and come back for reuse (no allocation,
-/// no page faults per chunk once two are in flight).
-struct ThreadedHashingReader<R> {
-    inner: R,
+/// Hashes bytes on a thread of its own, so hashing overlaps unpacking (or rebuilding) instead
+/// of adding to it. Chunks go to the thread and come back for reuse (no allocation, no page
+/// faults per chunk once two are in flight).
+struct HashThread {
     buf: Vec<u8>,
     to_hasher: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
     returned: std::sync::mpsc::Receiver<Vec<u8>>,
     thread: Option<std::thread::JoinHandle<(sha2::Sha256, u64)>>,
 }
 
-impl<R: Read> ThreadedHashingReader<R> {
-    fn new(inner: R) -> Self {
+impl HashThread {
+    fn new() -> Self {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
         let (back_tx, back_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
         let thread = std::thread::Builder::new()
@@ -393,8 +392,8 @@ impl<R: Read> ThreadedHashingReader<R> {
                 (hasher, count)
             })
             .ok();
-        // Without a thread (spawn failed) reading fails at the first full chunk.
-        Self { inner, buf: Vec::with_capacity(HASH_CHUNK), to_hasher: thread.as_ref().map(|_| tx), returned: back_rx, thread }
+        // Without a thread (spawn failed) feeding fails at the first full chunk.
+        Self { buf: Vec::with_capacity(HASH_CHUNK), to_hasher: thread.as_ref().map(|_| tx), returned: back_rx, thread }
     }
 
     fn send(&mut self) -> std::io::Result<()> {
@@ -406,7 +405,19 @@ impl<R: Read> ThreadedHashingReader<R> {
         }
     }
 
-    /// The digest and size of everything read.
+    fn feed(&mut self, mut data: &[u8]) -> std::io::Result<()> {
+        while !data.is_empty() {
+            let take = data.len().min(HASH_CHUNK - self.buf.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() >= HASH_CHUNK {
+                self.send()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The digest and size of everything fed.
     fn finish(mut self) -> std::io::Result<(Digest, u64)> {
         if !self.buf.is_empty() {
             self.send()?;
@@ -418,19 +429,45 @@ impl<R: Read> ThreadedHashingReader<R> {
     }
 }
 
+/// A reader hashing what is read through it on a [`HashThread`].
+struct ThreadedHashingReader<R> {
+    inner: R,
+    hash: HashThread,
+}
+
+impl<R: Read> ThreadedHashingReader<R> {
+    fn new(inner: R) -> Self {
+        Self { inner, hash: HashThread::new() }
+    }
+
+    fn finish(self) -> std::io::Result<(Digest, u64)> {
+        self.hash.finish()
+    }
+}
+
 impl<R: Read> Read for ThreadedHashingReader<R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(out)?;
-        let mut data = &out[..n];
-        while !data.is_empty() {
-            let take = data.len().min(HASH_CHUNK - self.buf.len());
-            self.buf.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if self.buf.len() >= HASH_CHUNK {
-                self.send()?;
-            }
-        }
+        self.hash.feed(&out[..n])?;
         Ok(n)
+    }
+}
+
+/// A writer hashing what is written through it on a [`HashThread`].
+struct ThreadedHashingWriter<W> {
+    inner: W,
+    hash: HashThread,
+}
+
+impl<W: Write> Write for ThreadedHashingWriter<W> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(data)?;
+        self.hash.feed(&data[..n])?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
