@@ -11,16 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use berth_e2e::{http, stderr, stdout, Client, Daemon};
 
-macro_rules! both_clients {
-    ($($name:ident),* $(,)?) => {
-        mod docker_cli {
-            $(#[test] fn $name() { let d = berth_e2e::Daemon::start(); super::$name(&d, berth_e2e::Client::Docker); d.assert_no_leaks_after_cleanup(); })*
-        }
-        mod berth_cli {
-            $(#[test] fn $name() { let d = berth_e2e::Daemon::start(); super::$name(&d, berth_e2e::Client::Berth); d.assert_no_leaks_after_cleanup(); })*
-        }
-    };
-}
+use berth_e2e::both_clients;
 
 both_clients!(
     multi_stage_into_scratch_and_inspect,

@@ -12,16 +12,7 @@ use std::sync::Arc;
 
 use berth_e2e::{stderr, stdout, Client, Daemon};
 
-macro_rules! both_clients {
-    ($($name:ident),* $(,)?) => {
-        mod docker_cli {
-            $(#[test] fn $name() { let d = berth_e2e::Daemon::start(); super::$name(&d, berth_e2e::Client::Docker); d.assert_no_leaks_after_cleanup(); })*
-        }
-        mod berth_cli {
-            $(#[test] fn $name() { let d = berth_e2e::Daemon::start(); super::$name(&d, berth_e2e::Client::Berth); d.assert_no_leaks_after_cleanup(); })*
-        }
-    };
-}
+use berth_e2e::both_clients;
 
 both_clients!(add_url_downloads_into_the_image_and_caches_by_content, add_url_errors_name_the_line, cache_from_images_serve_as_the_cache);
 

@@ -5,17 +5,7 @@ use std::time::Duration;
 
 use berth_e2e::{stderr, stdout, wait_until, Client, Daemon};
 
-/// Declares one test per client for a scenario taking `(d: &Daemon, c: Client)`.
-macro_rules! both_clients {
-    ($($name:ident),* $(,)?) => {
-        mod docker_cli {
-            $(#[test] fn $name() { let d = berth_e2e::Daemon::start(); super::$name(&d, berth_e2e::Client::Docker); d.assert_no_leaks_after_cleanup(); })*
-        }
-        mod berth_cli {
-            $(#[test] fn $name() { let d = berth_e2e::Daemon::start(); super::$name(&d, berth_e2e::Client::Berth); d.assert_no_leaks_after_cleanup(); })*
-        }
-    };
-}
+use berth_e2e::both_clients;
 
 both_clients!(
     run_echo_and_exit_codes,

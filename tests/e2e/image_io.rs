@@ -3,16 +3,7 @@
 
 use berth_e2e::{stderr, stdout, Client, Daemon};
 
-macro_rules! both_clients {
-    ($($name:ident),* $(,)?) => {
-        mod docker_cli {
-            $(#[test] fn $name() { let d = berth_e2e::Daemon::start(); super::$name(&d, berth_e2e::Client::Docker); d.assert_no_leaks_after_cleanup(); })*
-        }
-        mod berth_cli {
-            $(#[test] fn $name() { let d = berth_e2e::Daemon::start(); super::$name(&d, berth_e2e::Client::Berth); d.assert_no_leaks_after_cleanup(); })*
-        }
-    };
-}
+use berth_e2e::both_clients;
 
 both_clients!(save_load_round_trip, commit_and_export);
 

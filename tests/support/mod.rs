@@ -517,3 +517,18 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Defines each named test twice, `docker_cli::NAME` and `berth_cli::NAME`: a test body
+/// `fn NAME(d: &Daemon, c: Client)` run against a fresh daemon of its own with each client,
+/// followed by the leak check.
+#[macro_export]
+macro_rules! both_clients {
+    ($($name:ident),* $(,)?) => {
+        mod docker_cli {
+            $(#[test] fn $name() { let d = berth_e2e::Daemon::start(); super::$name(&d, berth_e2e::Client::Docker); d.assert_no_leaks_after_cleanup(); })*
+        }
+        mod berth_cli {
+            $(#[test] fn $name() { let d = berth_e2e::Daemon::start(); super::$name(&d, berth_e2e::Client::Berth); d.assert_no_leaks_after_cleanup(); })*
+        }
+    };
+}
