@@ -200,19 +200,12 @@ impl<'w> Recorder<'w> {
         let top = sys::openat(dir, name, DIR_READ | OFlag::O_NOFOLLOW, Mode::empty())?;
         let mut stack = vec![top];
         while let Some(fd) = stack.pop() {
-            let dup = sys::openat(fd.as_fd(), b".", DIR_READ, Mode::empty())?;
-            let mut entries = nix::dir::Dir::from(dup)?;
             let mut files = Vec::new();
-            for entry in entries.iter() {
-                let entry = entry?;
-                let child = entry.file_name().to_bytes();
-                if child == b"." || child == b".." {
-                    continue;
-                }
-                let Some(st) = crate::remove::lstat_at(fd.as_fd(), child)? else { continue };
+            for child in crate::remove::list_dir(fd.as_fd())? {
+                let Some(st) = crate::remove::lstat_at(fd.as_fd(), &child)? else { continue };
                 match st.st_mode & libc::S_IFMT {
-                    libc::S_IFDIR => stack.push(sys::openat(fd.as_fd(), child, DIR_READ | OFlag::O_NOFOLLOW, Mode::empty())?),
-                    libc::S_IFREG => files.push((child.to_vec(), st.st_ino)),
+                    libc::S_IFDIR => stack.push(sys::openat(fd.as_fd(), &child, DIR_READ | OFlag::O_NOFOLLOW, Mode::empty())?),
+                    libc::S_IFREG => files.push((child, st.st_ino)),
                     _ => {}
                 }
             }
