@@ -494,8 +494,7 @@ mod tests {
     /// or from the unpacked directory.
     #[test]
     fn copies_from_the_index_equal_copies_from_disk() {
-        let mut b = tar::Builder::new(Vec::new());
-        let entries: &[(&str, tar::EntryType, &str, u32)] = &[
+        let entries: &[super::super::test_tar::Entry<'_>] = &[
             ("app/", tar::EntryType::Directory, "", 0o750),
             ("app/a.txt", tar::EntryType::Regular, "alpha", 0o644),
             ("app/sub/", tar::EntryType::Directory, "", 0o700),
@@ -503,22 +502,7 @@ mod tests {
             ("app/ln", tar::EntryType::Symlink, "../outside", 0o777),
             ("top", tar::EntryType::Regular, "t", 0o755),
         ];
-        for (name, kind, data, mode) in entries {
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(*kind);
-            h.set_mode(*mode);
-            h.set_mtime(1_700_000_000);
-            h.set_uid(1000);
-            h.set_gid(1000);
-            if *kind == tar::EntryType::Symlink {
-                h.set_size(0);
-                b.append_link(&mut h, name, data).unwrap_or_default();
-            } else {
-                h.set_size(data.len() as u64);
-                b.append_data(&mut h, name, data.as_bytes()).unwrap_or_default();
-            }
-        }
-        let bytes = b.into_inner().unwrap_or_default();
+        let bytes = super::super::test_tar::context_tar(entries, 1000);
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut ws = super::super::context::Workspace::create(tmp.path()).expect("workspace");
         ws.receive(bytes.as_slice()).expect("receive");

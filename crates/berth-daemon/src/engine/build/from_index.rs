@@ -81,30 +81,14 @@ mod tests {
 
     #[test]
     fn index_checksums_equal_the_disk_ones() {
-        let mut b = tar::Builder::new(Vec::new());
-        let entries: &[(&str, tar::EntryType, &str, u32)] = &[
+        let entries: &[super::super::test_tar::Entry<'_>] = &[
             ("src/", tar::EntryType::Directory, "", 0o750),
             ("src/a.txt", tar::EntryType::Regular, "alpha", 0o644),
             ("src/sub/b", tar::EntryType::Regular, "beta", 0o600),
             ("src/ln", tar::EntryType::Symlink, "a.txt", 0o777),
             ("top", tar::EntryType::Regular, "t", 0o755),
         ];
-        for (name, kind, data, mode) in entries {
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(*kind);
-            h.set_mode(*mode);
-            h.set_mtime(1_700_000_000);
-            h.set_uid(0);
-            h.set_gid(0);
-            if *kind == tar::EntryType::Symlink {
-                h.set_size(0);
-                b.append_link(&mut h, name, data).unwrap_or_default();
-            } else {
-                h.set_size(data.len() as u64);
-                b.append_data(&mut h, name, data.as_bytes()).unwrap_or_default();
-            }
-        }
-        let bytes = b.into_inner().unwrap_or_default();
+        let bytes = super::super::test_tar::context_tar(entries, 0);
         let idx = super::super::index::scan(bytes.as_slice());
         let dir = std::env::temp_dir().join(format!("berth-from-index-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);

@@ -32,6 +32,8 @@ mod run;
 mod spool;
 mod stage;
 mod steps;
+#[cfg(test)]
+mod test_tar;
 
 use std::collections::BTreeMap;
 use std::io::Read;
