@@ -50,16 +50,14 @@ impl Engine {
         ShimLayout::new(&self.config.exec_root, id).socket()
     }
 
-    /// Sends a signal through the shim.
-    async fn signal_container(&self, h: &ContainerHandle, signal: i32, all: bool) -> Result<(), EngineError> {
+    /// Sends a signal through the shim; `false` when the shim is gone or going (the container
+    /// exited a moment ago and its monitor has not caught up).
+    async fn signal_container(&self, h: &ContainerHandle, signal: i32, all: bool) -> Result<bool, EngineError> {
         match call(&self.socket(&h.id), &Request::Kill { signal, all }).await {
-            Ok(Reply::Ok) => Ok(()),
+            Ok(Reply::Ok) => Ok(true),
             Ok(Reply::Error { message }) => Err(EngineError::Conflict(message)),
             Ok(other) => Err(EngineError::Internal(format!("unexpected shim reply {other:?}"))),
-            // The shim is gone: the container exited and its monitor has not caught up yet.
-            Err(berth_runtime::client::ClientError::Connect { .. }) => {
-                Err(EngineError::Conflict(format!("Container {} is not running", h.id)))
-            }
+            Err(e) if e.shim_gone() => Ok(false),
             Err(e) => Err(e.into()),
         }
     }
@@ -89,18 +87,12 @@ impl Engine {
         }
         let sig = parse_signal(if signal.is_empty() { "SIGKILL" } else { signal })?;
         h.update(|r| r.manually_stopped = true);
-        match call(&self.socket(&h.id), &Request::Kill { signal: sig, all: false }).await {
-            Ok(Reply::Ok) => {}
-            Ok(Reply::Error { message }) => return Err(EngineError::Conflict(message)),
-            Ok(other) => return Err(EngineError::Internal(format!("unexpected shim reply {other:?}"))),
+        if !self.signal_container(&h, sig, false).await? {
             // The process died between the state check and the signal: it is as dead as the
             // kill wanted, and stays so (the exit sees `manually_stopped`, and a restart the
             // policy scheduled meanwhile is cancelled).
-            Err(e) if e.shim_gone() => {
-                self.cancel_restart(&h);
-                return Ok(());
-            }
-            Err(e) => return Err(e.into()),
+            self.cancel_restart(&h);
+            return Ok(());
         }
         self.container_event(&rec, "kill", &[("signal", sig.to_string())]);
         Ok(())
@@ -188,7 +180,7 @@ impl Engine {
         }
         let old = h.snapshot().name;
         if old == new_name {
-            return Err(EngineError::Invalid(format!("Renaming a container with the same name as its current name")));
+            return Err(EngineError::Invalid("Renaming a container with the same name as its current name".to_string()));
         }
         self.containers.rename(&h.id, &old, new_name)?;
         h.update(|r| r.name = new_name.to_string());
@@ -224,7 +216,10 @@ impl Engine {
     /// little after its last process is reaped), or never ran (a shim that was killed).
     fn sweep_cgroups(&self, id: &str) {
         let path = format!("{}/{id}", self.config.cgroup_parent.trim_end_matches('/'));
-        let left = berth_runtime::shim::cgroup_sweep::sweep(std::path::Path::new(&path), Duration::from_secs(2));
+        // Read once: re-reading mountinfo on every removal would cost more than the sweep.
+        static HIERARCHIES: std::sync::OnceLock<Vec<std::path::PathBuf>> = std::sync::OnceLock::new();
+        let roots = HIERARCHIES.get_or_init(berth_runtime::shim::cgroup_sweep::mounted_hierarchies);
+        let left = berth_runtime::shim::cgroup_sweep::sweep_under(roots, std::path::Path::new(&path), Duration::from_secs(2));
         if !left.is_empty() {
             tracing::warn!(%id, "cgroups left after removal: {left:?}");
         }

@@ -15,8 +15,13 @@ pub const SWEEP_PATIENCE: Duration = Duration::from_secs(3);
 /// Removes `cgroup_path` (absolute, as in the OCI spec) under every mounted cgroup hierarchy,
 /// children first; returns the directories still there after `patience`.
 pub fn sweep(cgroup_path: &Path, patience: Duration) -> Vec<PathBuf> {
-    let roots = hierarchy_roots(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default());
-    sweep_under(&roots, cgroup_path, patience)
+    sweep_under(&mounted_hierarchies(), cgroup_path, patience)
+}
+
+/// The mount points of this host's cgroup hierarchies (read from mountinfo). A long-lived
+/// caller keeps them: they do not move under a running daemon.
+pub fn mounted_hierarchies() -> Vec<PathBuf> {
+    hierarchy_roots(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default())
 }
 
 /// [`sweep`] with the hierarchies given (tests use plain directories).
