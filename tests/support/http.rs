@@ -37,7 +37,12 @@ pub fn request(socket: &Path, method: &str, path: &str, body: Option<&[u8]>, hea
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes())?;
-    s.write_all(body)?;
+    // A server may answer (a 400 for bad parameters) and close before reading the body; like
+    // urllib3 under docker-py, read that answer instead of failing on the broken pipe.
+    match s.write_all(body) {
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset) => {}
+        r => r?,
+    }
     let mut raw = Vec::new();
     s.read_to_end(&mut raw)?;
     parse(&raw).ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "bad HTTP response"))
