@@ -278,7 +278,22 @@ fn args_labels_target_quiet_and_iidfile(d: &Daemon, c: Client) {
     let out = build_ok(
         d,
         c,
-        &["-q", "--target", "final", "--build-arg", "FLAVOR=spicy", "--label", "team=core", "--iidfile", iid.to_str().unwrap(), "-t", "args:1", "-t", "args:2", ctx.to_str().unwrap()],
+        &[
+            "-q",
+            "--target",
+            "final",
+            "--build-arg",
+            "FLAVOR=spicy",
+            "--label",
+            "team=core",
+            "--iidfile",
+            iid.to_str().unwrap(),
+            "-t",
+            "args:1",
+            "-t",
+            "args:2",
+            ctx.to_str().unwrap(),
+        ],
     );
     let id = out.trim();
     assert!(id.starts_with("sha256:") && id.len() == 71 && !out.contains("Step"), "quiet prints the id only: {out:?}");
@@ -307,7 +322,11 @@ fn bad_dockerfiles_name_the_line_and_the_daemon_keeps_serving(d: &Daemon, c: Cli
     let cases: Vec<(&str, String, &str)> = vec![
         ("unknown", "FROM busybox\nRUN true\nFETCH http://x /y\n".into(), "Dockerfile:3: unknown instruction: FETCH"),
         ("heredoc", "FROM busybox\nRUN <<EOF\necho never ends\n".into(), "Dockerfile:2: RUN: unterminated heredoc"),
-        ("outside", "FROM busybox\n\nCOPY ../../etc/passwd /x\n".into(), "Dockerfile:3: COPY failed: forbidden path outside the build context: ../../etc/passwd"),
+        (
+            "outside",
+            "FROM busybox\n\nCOPY ../../etc/passwd /x\n".into(),
+            "Dockerfile:3: COPY failed: forbidden path outside the build context: ../../etc/passwd",
+        ),
         ("argloop", format!("FROM busybox\n{loop_args}"), "Dockerfile:7: ARG: failed to process"),
     ];
     for (name, text, want) in cases {
@@ -331,10 +350,7 @@ fn symlinks_never_lead_out_of_context_or_rootfs(d: &Daemon, c: Client) {
         "links",
         &[
             ("f.txt", "inside\n"),
-            (
-                "Dockerfile",
-                &format!("FROM busybox\nRUN mkdir -p /stage && ln -s / /stage/root\nCOPY f.txt /stage/root/tmp/{token}\nCOPY . /ctx/\n"),
-            ),
+            ("Dockerfile", &format!("FROM busybox\nRUN mkdir -p /stage && ln -s / /stage/root\nCOPY f.txt /stage/root/tmp/{token}\nCOPY . /ctx/\n")),
             ("other.Dockerfile", "FROM busybox\nCOPY passwd /copied\n"),
             ("dir.Dockerfile", "FROM busybox\nCOPY outside/passwd /copied\n"),
         ],
@@ -386,7 +402,8 @@ fn onbuild_shell_add_globs_chown_and_entrypoint(d: &Daemon, c: Client) {
     let out = build_ok(d, c, &["-t", "child:1", ctx.to_str().unwrap()]);
     assert!(out.contains("# Executing 2 build triggers"), "{out}");
     assert_eq!(d.ok(c, &["run", "--rm", "child:1"]), "triggered\n", "CMD set before ENTRYPOINT is kept");
-    let script = "cat /marker.txt /shell.txt /opt/inner/file /gz/inner/file; stat -c '%u:%g %a' /etc/app/a.cfg /etc/app/b.cfg; ls /texts; cat /etc/motd /script.out";
+    let script =
+        "cat /marker.txt /shell.txt /opt/inner/file /gz/inner/file; stat -c '%u:%g %a' /etc/app/a.cfg /etc/app/b.cfg; ls /texts; cat /etc/motd /script.out";
     assert_eq!(
         d.ok(c, &["run", "--rm", "child:1", script]),
         "marked\nshell is /bin/sh\nbundled\nbundled\n33:33 600\n33:33 600\none.txt\ntwo.txt\nwelcome friend\nscript ran\n"
@@ -493,9 +510,10 @@ fn missing_bases_are_pulled_with_credentials_and_pull_refreshes(d: &Daemon, c: C
     let ctx = context(
         d,
         "pulled",
-        &[
-            ("Dockerfile", &format!("FROM {base}\nCOPY --from={files} /etc/group /group-from-image\nRUN test -e /marker && echo has-marker || echo no-marker\n")),
-        ],
+        &[(
+            "Dockerfile",
+            &format!("FROM {base}\nCOPY --from={files} /etc/group /group-from-image\nRUN test -e /marker && echo has-marker || echo no-marker\n"),
+        )],
     );
     let out = build_ok(d, c, &["-t", "pulled:1", ctx.to_str().unwrap()]);
     assert!(out.contains("Pulling from team/base") && out.contains("Pulling from team/files"), "{out}");

@@ -284,7 +284,8 @@ fn fake_image(arch: &str, content: &[u8], diff_id: Option<&str>, config_type: &s
 fn fake_image_of(arch: &str, layer: Vec<u8>, diff_id: Option<&str>, config_type: &str, layer_type: &str) -> FakeImage {
     let layer_digest = sha256(&layer);
     let diff = diff_id.map(str::to_string).unwrap_or_else(|| layer_digest.clone());
-    let config = format!(r#"{{"architecture":"{arch}","os":"linux","config":{{"Cmd":["/hello"]}},"rootfs":{{"type":"layers","diff_ids":["{diff}"]}}}}"#).into_bytes();
+    let config =
+        format!(r#"{{"architecture":"{arch}","os":"linux","config":{{"Cmd":["/hello"]}},"rootfs":{{"type":"layers","diff_ids":["{diff}"]}}}}"#).into_bytes();
     let config_digest = sha256(&config);
     let manifest = format!(
         r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{config_type}","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"{layer_type}","digest":"{layer_digest}","size":{}}}]}}"#,
@@ -766,9 +767,14 @@ fn platform_is_selected_from_an_index() {
     let foreign_arch = if host_arch() == "arm64" { "amd64" } else { "arm64" };
     let foreign = fake_image(foreign_arch, b"foreign\n", None, OCI_CONFIG, OCI_LAYER);
     let entry = |img: &FakeImage, arch: &str| {
-        format!(r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":{},"platform":{{"architecture":"{arch}","os":"linux"}}}}"#, img.manifest_digest, img.manifest.len())
+        format!(
+            r#"{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":{},"platform":{{"architecture":"{arch}","os":"linux"}}}}"#,
+            img.manifest_digest,
+            img.manifest.len()
+        )
     };
-    let index = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{},{}]}}"#, entry(&foreign, foreign_arch), entry(&native, host_arch())).into_bytes();
+    let index = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","manifests":[{},{}]}}"#, entry(&foreign, foreign_arch), entry(&native, host_arch()))
+        .into_bytes();
     let index_digest = sha256(&index);
     let mut files = image_files("multi/app", "native-only", &native, OCI_MANIFEST);
     files.extend(image_files("multi/app", "foreign-only", &foreign, OCI_MANIFEST));

@@ -41,9 +41,7 @@ fn run_rm_leaves_nothing(d: &Daemon, c: Client) {
         d.ok(c, &["run", "--rm", "busybox", "true"]);
     }
     assert_eq!(d.ok(c, &["ps", "-aq"]), "");
-    wait_until("no container dirs", Duration::from_secs(10), || {
-        std::fs::read_dir(d.dir.join("data/containers")).map(|r| r.count() == 0).unwrap_or(true)
-    });
+    wait_until("no container dirs", Duration::from_secs(10), || std::fs::read_dir(d.dir.join("data/containers")).map(|r| r.count() == 0).unwrap_or(true));
     d.assert_no_leaks();
     // A failed start with --rm is removed too.
     let _ = d.run(c, &["run", "--rm", "busybox", "nosuchcmd"]);
@@ -141,10 +139,26 @@ fn stdin_is_forwarded(d: &Daemon, c: Client) {
 
 fn run_options_reach_the_process(d: &Daemon, c: Client) {
     d.busybox(c, "busybox");
-    let out = d.ok(c, &[
-        "run", "--rm", "-e", "A=1", "-w", "/var", "-u", "33:33", "-h", "myhost", "--entrypoint", "sh", "busybox", "-c",
-        "echo $A $(pwd) $(id -u):$(id -g) $(hostname) $(cat /etc/hostname)",
-    ]);
+    let out = d.ok(
+        c,
+        &[
+            "run",
+            "--rm",
+            "-e",
+            "A=1",
+            "-w",
+            "/var",
+            "-u",
+            "33:33",
+            "-h",
+            "myhost",
+            "--entrypoint",
+            "sh",
+            "busybox",
+            "-c",
+            "echo $A $(pwd) $(id -u):$(id -g) $(hostname) $(cat /etc/hostname)",
+        ],
+    );
     assert_eq!(out, "1 /var 33:33 myhost myhost\n");
     let env_file = d.dir.join("env.list");
     std::fs::write(&env_file, "FROM_FILE=yes\n# comment\n").unwrap();
@@ -345,7 +359,10 @@ fn survive_restart(c: Client) {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon_pid as i32), nix::sys::signal::Signal::SIGKILL);
     let cpid: i32 = pid_before.trim().parse().unwrap();
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(cpid), nix::sys::signal::Signal::SIGKILL);
-    wait_until("container process gone", Duration::from_secs(10), || !std::path::Path::new(&format!("/proc/{cpid}")).exists() || std::fs::read_to_string(format!("/proc/{cpid}/stat")).map(|s| s.contains(") Z ")).unwrap_or(true));
+    wait_until("container process gone", Duration::from_secs(10), || {
+        !std::path::Path::new(&format!("/proc/{cpid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{cpid}/stat")).map(|s| s.contains(") Z ")).unwrap_or(true)
+    });
     d.kill9_and_restart();
     wait_until("survivor marked exited", Duration::from_secs(10), || d.ok(c, &["inspect", "-f", "{{.State.Status}}", "survivor"]).trim() == "exited");
     assert_eq!(d.ok(c, &["inspect", "-f", "{{.State.ExitCode}}", "survivor"]).trim(), "137");

@@ -46,10 +46,7 @@ fn hostile_tars_write_nothing_outside_the_store() {
         ("absolute", tar_of(&[(format!("/tmp/{token}").as_bytes(), tar::EntryType::Regular, b"x", None)])),
         (
             "symlink-to-root",
-            tar_of(&[
-                (b"escape", tar::EntryType::Symlink, b"", Some(b"/")),
-                (format!("escape/tmp/{token}").as_bytes(), tar::EntryType::Regular, b"x", None),
-            ]),
+            tar_of(&[(b"escape", tar::EntryType::Symlink, b"", Some(b"/")), (format!("escape/tmp/{token}").as_bytes(), tar::EntryType::Regular, b"x", None)]),
         ),
         (
             "symlink-dotdot",
@@ -62,10 +59,7 @@ fn hostile_tars_write_nothing_outside_the_store() {
         ("hardlink-dotdot", tar_of(&[(b"pw", tar::EntryType::Link, b"", Some(b"../../../../../../etc/passwd"))])),
         (
             "overwrite-through-symlink",
-            tar_of(&[
-                (b"etc", tar::EntryType::Symlink, b"", Some(b"/etc")),
-                (b"etc/passwd", tar::EntryType::Regular, b"owned\n", None),
-            ]),
+            tar_of(&[(b"etc", tar::EntryType::Symlink, b"", Some(b"/etc")), (b"etc/passwd", tar::EntryType::Regular, b"owned\n", None)]),
         ),
         ("garbage", vec![0x42; 4096]),
     ];

@@ -30,7 +30,11 @@ fn save_load_round_trip(d: &Daemon, c: Client) {
         .unwrap()
         .map(|e| e.unwrap())
         .find(|e| e.path().unwrap().to_str() == Some("manifest.json"))
-        .map(|mut e| { let mut s = String::new(); std::io::Read::read_to_string(&mut e, &mut s).unwrap(); serde_json::from_str(&s).unwrap() })
+        .map(|mut e| {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut e, &mut s).unwrap();
+            serde_json::from_str(&s).unwrap()
+        })
         .unwrap();
     let tags: Vec<&str> = manifest[0]["RepoTags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
     assert!(tags.contains(&"busybox:latest") && tags.contains(&"app/one:1"), "{tags:?}");
@@ -66,7 +70,10 @@ fn commit_and_export(d: &Daemon, c: Client) {
     let id = d.ok(c, &["commit", "-c", "CMD [\"cat\", \"/made\"]", "-m", "saved work", "work", "snap:1"]).trim().to_string();
     assert!(id.starts_with("sha256:"), "{id}");
     assert_eq!(d.ok(c, &["run", "--rm", "snap:1"]), "made\n");
-    assert_eq!(d.ok(c, &["run", "--rm", "snap:1", "sh", "-c", "echo $KEEP; ls /bin/vi 2>&1 || echo gone"]), "1\nls: /bin/vi: No such file or directory\ngone\n");
+    assert_eq!(
+        d.ok(c, &["run", "--rm", "snap:1", "sh", "-c", "echo $KEEP; ls /bin/vi 2>&1 || echo gone"]),
+        "1\nls: /bin/vi: No such file or directory\ngone\n"
+    );
     let history = d.ok(c, &["history", "snap:1"]);
     assert!(history.contains("saved work"), "{history}");
     let layers: serde_json::Value = serde_json::from_str(&d.ok(c, &["image", "inspect", "snap:1"])).unwrap();

@@ -12,7 +12,8 @@ fn import_tag_inspect_history(d: &Daemon, c: Client) {
     assert!(id.starts_with("sha256:"), "{id}");
     // Import from stdin with changes.
     let tar = berth_e2e::image::busybox_rootfs_tar();
-    let args = ["import", "-c", "CMD [\"echo\", \"from-cmd\"]", "-c", "ENV GREETING=hello", "-c", "WORKDIR /srv", "-m", "imported for test", "-", "tools/app:1.0"];
+    let args =
+        ["import", "-c", "CMD [\"echo\", \"from-cmd\"]", "-c", "ENV GREETING=hello", "-c", "WORKDIR /srv", "-m", "imported for test", "-", "tools/app:1.0"];
     let out = match c {
         Client::Docker => d.docker_stdin(&args, &tar),
         Client::Berth => d.berth_stdin(&args, &tar),

@@ -195,7 +195,24 @@ fn links_hosts_dns_and_static_addresses() {
     let gw = gateway(&d, "bridge");
     let out = d.ok(
         c,
-        &["run", "--rm", "--link", "db:database", "--add-host", "h1:192.0.2.10", "--add-host", "gw:host-gateway", "--dns", "192.0.2.53", "--dns-search", "example.test", "busybox", "sh", "-c", "cat /etc/hosts /etc/resolv.conf; env"],
+        &[
+            "run",
+            "--rm",
+            "--link",
+            "db:database",
+            "--add-host",
+            "h1:192.0.2.10",
+            "--add-host",
+            "gw:host-gateway",
+            "--dns",
+            "192.0.2.53",
+            "--dns-search",
+            "example.test",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /etc/hosts /etc/resolv.conf; env",
+        ],
     );
     for want in [
         format!("{db_ip}\tdatabase "),
@@ -488,7 +505,9 @@ fn stats_count_network_traffic() {
     let serve = format!("head -c {SIZE} /dev/zero > /tmp/big; exec httpd -f -p 8080 -h /tmp");
     d.ok(c, &["run", "-d", "--name", "server", "--network", "statnet", "busybox", "sh", "-c", &serve]);
     d.ok(c, &["run", "-d", "--name", "client", "--network", "statnet", "busybox", "sleep", "1000"]);
-    wait_until("server to serve", Duration::from_secs(20), || d.run(c, &["exec", "client", "wget", "-qO", "/dev/null", "http://server:8080/big"]).status.success());
+    wait_until("server to serve", Duration::from_secs(20), || {
+        d.run(c, &["exec", "client", "wget", "-qO", "/dev/null", "http://server:8080/big"]).status.success()
+    });
     let (client_rx, _) = net_io(&d, "client");
     let (_, server_tx) = net_io(&d, "server");
     d.ok(c, &["exec", "client", "wget", "-qO", "/dev/null", "http://server:8080/big"]);

@@ -50,18 +50,18 @@ mod with_daemon_flags {
     }
 }
 
-#[path = "ops/support.rs"]
-mod support;
-#[path = "ops/health.rs"]
-mod health;
-#[path = "ops/restart.rs"]
-mod restart;
-#[path = "ops/logs.rs"]
-mod logs;
-#[path = "ops/stats.rs"]
-mod stats;
 #[path = "ops/cp.rs"]
 mod cp;
+#[path = "ops/health.rs"]
+mod health;
+#[path = "ops/logs.rs"]
+mod logs;
+#[path = "ops/restart.rs"]
+mod restart;
+#[path = "ops/stats.rs"]
+mod stats;
+#[path = "ops/support.rs"]
+mod support;
 #[path = "ops/system.rs"]
 mod system;
 

@@ -38,7 +38,12 @@ pub fn busybox_rootfs_tar() -> Vec<u8> {
             b.append_data(&mut h, name, data).unwrap();
         };
         file(&mut b, "bin/busybox", &std::fs::read(BUSYBOX).unwrap(), 0o755);
-        file(&mut b, "etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www-data:/var/www:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n", 0o644);
+        file(
+            &mut b,
+            "etc/passwd",
+            b"root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www-data:/var/www:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+            0o644,
+        );
         file(&mut b, "etc/group", b"root:x:0:\nwww-data:x:33:\nnogroup:x:65534:\n", 0o644);
         for a in applets() {
             let mut h = tar::Header::new_gnu();

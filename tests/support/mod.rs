@@ -120,9 +120,7 @@ impl Daemon {
             .process_group(0);
         self.child = Some(cmd.spawn().unwrap());
         let sock = self.socket.clone();
-        wait_until("daemon to answer /_ping", Duration::from_secs(30), || {
-            http::request(&sock, "GET", "/_ping", None, &[]).is_ok_and(|r| r.status == 200)
-        });
+        wait_until("daemon to answer /_ping", Duration::from_secs(30), || http::request(&sock, "GET", "/_ping", None, &[]).is_ok_and(|r| r.status == 200));
     }
 
     /// Kills the daemon with SIGKILL (containers keep running) and starts it again.

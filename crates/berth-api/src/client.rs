@@ -88,9 +88,7 @@ impl Client {
     }
 
     async fn connect(&self) -> Result<hyper::client::conn::http1::SendRequest<Body>, ClientError> {
-        let stream = UnixStream::connect(&self.socket)
-            .await
-            .map_err(|source| ClientError::Connect { path: self.socket.clone(), source })?;
+        let stream = UnixStream::connect(&self.socket).await.map_err(|source| ClientError::Connect { path: self.socket.clone(), source })?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(async move {
             let _ = conn.with_upgrades().await;
@@ -145,9 +143,7 @@ impl Client {
 
     /// Sends an upgrade (hijack) request and returns the raw bidirectional stream.
     pub async fn upgrade(&self, path: &str, body: Body, content_type: &str) -> Result<TokioIo<hyper::upgrade::Upgraded>, ClientError> {
-        let resp = self
-            .send(Method::POST, path, body, &[("Connection", "Upgrade"), ("Upgrade", "tcp"), ("Content-Type", content_type)])
-            .await?;
+        let resp = self.send(Method::POST, path, body, &[("Connection", "Upgrade"), ("Upgrade", "tcp"), ("Content-Type", content_type)]).await?;
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
             let resp = check(resp).await?;
             return Err(ClientError::Decode(format!("unable to upgrade to tcp, received {}", resp.status())));
@@ -170,9 +166,7 @@ pub async fn check(resp: Response<Incoming>) -> Result<Response<Incoming>, Clien
         return Ok(resp);
     }
     let body = resp.into_body().collect().await?.to_bytes();
-    let message = serde_json::from_slice::<ErrorBody>(&body)
-        .map(|e| e.message)
-        .unwrap_or_else(|_| String::from_utf8_lossy(&body).trim().to_string());
+    let message = serde_json::from_slice::<ErrorBody>(&body).map(|e| e.message).unwrap_or_else(|_| String::from_utf8_lossy(&body).trim().to_string());
     Err(ClientError::Api { status: status.as_u16(), message })
 }
 

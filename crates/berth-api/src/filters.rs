@@ -37,11 +37,8 @@ impl Filters {
 
     /// Builds the Go-style JSON for a request.
     pub fn to_json(&self) -> String {
-        let m: serde_json::Map<String, Value> = self
-            .0
-            .iter()
-            .map(|(k, vs)| (k.clone(), Value::Object(vs.iter().map(|v| (v.clone(), Value::Bool(true))).collect())))
-            .collect();
+        let m: serde_json::Map<String, Value> =
+            self.0.iter().map(|(k, vs)| (k.clone(), Value::Object(vs.iter().map(|v| (v.clone(), Value::Bool(true))).collect()))).collect();
         Value::Object(m).to_string()
     }
 

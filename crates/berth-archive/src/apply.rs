@@ -266,16 +266,9 @@ impl<'o, 's> Applier<'o, 's> {
     }
 
     /// Creates an ordinary entry at `rel`.
-    fn create<R: Read>(
-        &mut self,
-        rel: &RelPath,
-        raw: &[u8],
-        mut entry: tar::Entry<'_, R>,
-        shown: &str,
-    ) -> Result<(), ApplyError> {
+    fn create<R: Read>(&mut self, rel: &RelPath, raw: &[u8], mut entry: tar::Entry<'_, R>, shown: &str) -> Result<(), ApplyError> {
         let header = entry.header();
-        let kind = Kind::of(header, raw)
-            .ok_or_else(|| invalid(shown, format!("unsupported entry type {:?}", header.entry_type())))?;
+        let kind = Kind::of(header, raw).ok_or_else(|| invalid(shown, format!("unsupported entry type {:?}", header.entry_type())))?;
         let meta = Meta::from_entry(&mut entry).map_err(|r| invalid(shown, r))?;
         if rel.is_root() {
             return self.update_root(kind, &meta, shown);
@@ -304,13 +297,7 @@ impl<'o, 's> Applier<'o, 's> {
     /// Makes room for a new entry at `parent/name`: an existing directory is
     /// kept for a directory entry, anything else is removed (a symlink itself,
     /// never what it points to).
-    fn make_room(
-        &mut self,
-        parent: &OwnedFd,
-        rel: &RelPath,
-        name: &[u8],
-        kind: Kind,
-    ) -> Result<Existing, crate::error::OpError> {
+    fn make_room(&mut self, parent: &OwnedFd, rel: &RelPath, name: &[u8], kind: Kind) -> Result<Existing, crate::error::OpError> {
         let Some(st) = lstat_at(parent.as_fd(), name).op("stat")? else {
             return Ok(Existing::Nothing);
         };
@@ -338,21 +325,12 @@ impl<'o, 's> Applier<'o, 's> {
         Ok(())
     }
 
-    fn make_dir(
-        &mut self,
-        parent: &OwnedFd,
-        rel: &RelPath,
-        name: &[u8],
-        meta: &Meta,
-        existing: Existing,
-        shown: &str,
-    ) -> Result<(), ApplyError> {
+    fn make_dir(&mut self, parent: &OwnedFd, rel: &RelPath, name: &[u8], meta: &Meta, existing: Existing, shown: &str) -> Result<(), ApplyError> {
         if existing != Existing::Dir {
             nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), sys::os(name), Mode::from_bits_retain(0o700))
                 .map_err(|e| io_err(shown, "create directory")(e.into()))?;
         }
-        let fd = sys::openat(parent.as_fd(), name, DIR_READ | OFlag::O_NOFOLLOW, Mode::empty())
-            .map_err(io_err(shown, "open directory"))?;
+        let fd = sys::openat(parent.as_fd(), name, DIR_READ | OFlag::O_NOFOLLOW, Mode::empty()).map_err(io_err(shown, "open directory"))?;
         self.report.skipped_xattrs += meta::apply_fd(fd.as_fd(), meta, self.opts.same_owner, false).map_err(|e| e.at(shown))?;
         if existing == Existing::OwnWhiteout && self.opts.whiteouts == WhiteoutMode::Overlay {
             whiteout::mark_opaque(fd.as_fd()).map_err(|e| e.at(shown))?;
@@ -392,22 +370,14 @@ impl<'o, 's> Applier<'o, 's> {
         Ok(())
     }
 
-    fn make_symlink<R: Read>(
-        &mut self,
-        parent: &OwnedFd,
-        name: &[u8],
-        meta: &Meta,
-        entry: &tar::Entry<'_, R>,
-        shown: &str,
-    ) -> Result<(), ApplyError> {
+    fn make_symlink<R: Read>(&mut self, parent: &OwnedFd, name: &[u8], meta: &Meta, entry: &tar::Entry<'_, R>, shown: &str) -> Result<(), ApplyError> {
         let target = entry.link_name_bytes().ok_or_else(|| invalid(shown, "symlink without target"))?;
         if target.is_empty() || target.contains(&0) {
             return Err(invalid(shown, "invalid symlink target"));
         }
         // The target is stored as it is: it is resolved against the container
         // rootfs at run time, and our own resolution never follows it out.
-        nix::unistd::symlinkat(sys::os(&target), Some(parent.as_raw_fd()), sys::os(name))
-            .map_err(|e| io_err(shown, "create symlink")(e.into()))?;
+        nix::unistd::symlinkat(sys::os(&target), Some(parent.as_raw_fd()), sys::os(name)).map_err(|e| io_err(shown, "create symlink")(e.into()))?;
         self.report.skipped_xattrs += meta::apply_at(parent.as_fd(), name, meta, self.opts.same_owner, true).map_err(|e| e.at(shown))?;
         Ok(())
     }
@@ -416,14 +386,7 @@ impl<'o, 's> Applier<'o, 's> {
     /// inside the root. Like Docker, the link header's metadata is then
     /// applied to the (shared) inode, unless it is a symlink or an AUFS link
     /// file, whose own header is authoritative.
-    fn make_hardlink(
-        &mut self,
-        parent: &OwnedFd,
-        name: &[u8],
-        target: &RelPath,
-        meta: &Meta,
-        shown: &str,
-    ) -> Result<(), ApplyError> {
+    fn make_hardlink(&mut self, parent: &OwnedFd, name: &[u8], target: &RelPath, meta: &Meta, shown: &str) -> Result<(), ApplyError> {
         let (tp, tn) = target.split();
         let missing = || bad_link(shown, target.as_bytes(), "target does not exist");
         let tdir = match self.root.dir(tp, false) {

@@ -73,17 +73,15 @@ fn rel(path: &str) -> io::Result<RelPath> {
 pub fn lstat_in_root(root: &Path, path: &str) -> io::Result<PathInfo> {
     let mut r = Root::open(root)?;
     let p = rel(path)?;
-    let (dir, name) = if p.is_root() { (r.dir(b"", false)?, b".".as_slice()) } else {
+    let (dir, name) = if p.is_root() {
+        (r.dir(b"", false)?, b".".as_slice())
+    } else {
         let (parent, name) = p.split();
         (r.dir(parent, false)?, name)
     };
     let st = lstat_at(dir.as_fd(), name)?.ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{path}: no such file or directory")))?;
     let kind = FileKind::of(st.st_mode);
-    let link = if kind == FileKind::Symlink {
-        Some(PathBuf::from(nix::fcntl::readlinkat(Some(dir.as_raw_fd()), sys::os(name))?))
-    } else {
-        None
-    };
+    let link = if kind == FileKind::Symlink { Some(PathBuf::from(nix::fcntl::readlinkat(Some(dir.as_raw_fd()), sys::os(name))?)) } else { None };
     Ok(PathInfo {
         kind,
         mode: st.st_mode & 0o7777,

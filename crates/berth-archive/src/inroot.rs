@@ -26,8 +26,7 @@ use crate::sys::{self, XattrTarget};
 use crate::whiteout::OVERLAY_OPAQUE_XATTR;
 
 fn rel(path: &str) -> io::Result<RelPath> {
-    RelPath::normalize(path.as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("path {path:?} leaves the root")))
+    RelPath::normalize(path.as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("path {path:?} leaves the root")))
 }
 
 /// Opens `path` (resolved inside `root`) for reading.

@@ -83,8 +83,8 @@ pub mod whiteout;
 mod write;
 
 pub use apply::{apply_layer, apply_layer_with, ApplyExtras, ApplyOptions, ApplyReport};
-pub use split::{rebuild_tar, RebuildError};
 pub use digest::{DigestReader, DigestWriter};
 pub use error::{ApplyError, ErrorKind, WriteError};
+pub use split::{rebuild_tar, RebuildError};
 pub use whiteout::WhiteoutMode;
 pub use write::{write_tar_from_dir, Selection, TarFilter, TarOptions, TarReport};

@@ -128,30 +128,16 @@ pub(crate) fn apply_fd(fd: BorrowedFd<'_>, m: &Meta, same_owner: bool, times: bo
 
 /// Applies owner, mode (not for symlinks), xattrs and mtime to entry `name`
 /// of `dir` without following it: for symlinks, devices, fifos and hardlinks.
-pub(crate) fn apply_at(
-    dir: BorrowedFd<'_>,
-    name: &[u8],
-    m: &Meta,
-    same_owner: bool,
-    symlink: bool,
-) -> Result<Skipped, OpError> {
+pub(crate) fn apply_at(dir: BorrowedFd<'_>, name: &[u8], m: &Meta, same_owner: bool, symlink: bool) -> Result<Skipped, OpError> {
     let raw = dir.as_raw_fd();
     if same_owner {
-        nix::unistd::fchownat(
-            Some(raw),
-            sys::os(name),
-            Some(Uid::from_raw(m.uid)),
-            Some(Gid::from_raw(m.gid)),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .op("chown")?;
+        nix::unistd::fchownat(Some(raw), sys::os(name), Some(Uid::from_raw(m.uid)), Some(Gid::from_raw(m.gid)), AtFlags::AT_SYMLINK_NOFOLLOW).op("chown")?;
     }
     if !symlink {
         sys::chmod_nofollow(dir, name, m.mode).op("chmod")?;
     }
     let skipped = set_xattrs(XattrTarget::At(dir, name), m)?;
-    nix::sys::stat::utimensat(Some(raw), sys::os(name), &m.mtime, &m.mtime, UtimensatFlags::NoFollowSymlink)
-        .op("set times")?;
+    nix::sys::stat::utimensat(Some(raw), sys::os(name), &m.mtime, &m.mtime, UtimensatFlags::NoFollowSymlink).op("set times")?;
     Ok(skipped)
 }
 

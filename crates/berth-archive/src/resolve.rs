@@ -189,11 +189,7 @@ impl Root {
 
 /// `mkdirat` plus an explicit `fchmod`, so the process umask has no say.
 fn make_implicit_dir(parent: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
-    nix::sys::stat::mkdirat(
-        Some(parent.as_raw_fd()),
-        sys::os(name),
-        Mode::from_bits_retain(0o700),
-    )?;
+    nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), sys::os(name), Mode::from_bits_retain(0o700))?;
     let fd = sys::openat(parent, name, DIR_READ | OFlag::O_NOFOLLOW, Mode::empty())?;
     nix::sys::stat::fchmod(fd.as_raw_fd(), Mode::from_bits_retain(IMPLICIT_DIR_MODE))?;
     Ok(())

@@ -30,12 +30,7 @@ fn own(raw: RawFd) -> OwnedFd {
 /// Relative to `dir`, so only safe for a single final component opened with
 /// `O_NOFOLLOW`, or for paths the caller trusts.
 pub(crate) fn openat(dir: BorrowedFd<'_>, path: &[u8], flags: OFlag, mode: Mode) -> io::Result<OwnedFd> {
-    let raw = nix::fcntl::openat(
-        Some(dir.as_raw_fd()),
-        OsStr::from_bytes(path),
-        flags | OFlag::O_CLOEXEC,
-        mode,
-    )?;
+    let raw = nix::fcntl::openat(Some(dir.as_raw_fd()), OsStr::from_bytes(path), flags | OFlag::O_CLOEXEC, mode)?;
     Ok(own(raw))
 }
 
@@ -50,9 +45,7 @@ pub(crate) fn open(path: &std::path::Path, flags: OFlag) -> io::Result<OwnedFd> 
 /// `root` were `/`, so the result is always inside `root`.
 pub(crate) fn openat2_in_root(root: BorrowedFd<'_>, path: &[u8], flags: OFlag) -> io::Result<OwnedFd> {
     let path = if path.is_empty() { b".".as_slice() } else { path };
-    let how = OpenHow::new()
-        .flags(flags | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let how = OpenHow::new().flags(flags | OFlag::O_CLOEXEC).resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
     let mut tries = 0;
     loop {
         match nix::fcntl::openat2(root.as_raw_fd(), OsStr::from_bytes(path), how) {
@@ -72,15 +65,7 @@ pub(crate) fn chmod_nofollow(dir: BorrowedFd<'_>, name: &[u8], mode: u32) -> io:
     // SAFETY: `cname` is a valid NUL-terminated string that outlives the
     // call, `dir` is an open fd borrowed for the call, and fchmodat2 takes
     // (int dirfd, const char *path, mode_t mode, unsigned int flags).
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_fchmodat2,
-            dir.as_raw_fd(),
-            cname.as_ptr(),
-            mode as libc::mode_t,
-            libc::AT_SYMLINK_NOFOLLOW as libc::c_uint,
-        )
-    };
+    let rc = unsafe { libc::syscall(libc::SYS_fchmodat2, dir.as_raw_fd(), cname.as_ptr(), mode as libc::mode_t, libc::AT_SYMLINK_NOFOLLOW as libc::c_uint) };
     if rc == 0 {
         return Ok(());
     }
@@ -88,20 +73,11 @@ pub(crate) fn chmod_nofollow(dir: BorrowedFd<'_>, name: &[u8], mode: u32) -> io:
     if err.raw_os_error() != Some(libc::ENOSYS) {
         return Err(err);
     }
-    let st = nix::sys::stat::fstatat(
-        Some(dir.as_raw_fd()),
-        OsStr::from_bytes(name),
-        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-    )?;
+    let st = nix::sys::stat::fstatat(Some(dir.as_raw_fd()), OsStr::from_bytes(name), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?;
     if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
         return Err(io::Error::from_raw_os_error(libc::ELOOP));
     }
-    nix::sys::stat::fchmodat(
-        Some(dir.as_raw_fd()),
-        OsStr::from_bytes(name),
-        Mode::from_bits_retain(mode),
-        nix::sys::stat::FchmodatFlags::FollowSymlink,
-    )?;
+    nix::sys::stat::fchmodat(Some(dir.as_raw_fd()), OsStr::from_bytes(name), Mode::from_bits_retain(mode), nix::sys::stat::FchmodatFlags::FollowSymlink)?;
     Ok(())
 }
 
@@ -192,11 +168,7 @@ pub(crate) fn list_xattrs(target: XattrTarget<'_>) -> io::Result<Vec<CString>> {
         Err(e) if e.raw_os_error() == Some(libc::ENOTSUP) => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    Ok(raw
-        .split(|b| *b == 0)
-        .filter(|n| !n.is_empty())
-        .filter_map(|n| CString::new(n).ok())
-        .collect())
+    Ok(raw.split(|b| *b == 0).filter(|n| !n.is_empty()).filter_map(|n| CString::new(n).ok()).collect())
 }
 
 /// Runs a "size query then fill" xattr call, growing the buffer on `ERANGE`

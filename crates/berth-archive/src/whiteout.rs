@@ -164,12 +164,7 @@ pub(crate) fn plain_opaque(root: &mut Root, layer: &LayerPaths, dir_rel: &[u8]) 
 /// Overlay mode `.wh.NAME`: a 0:0 character device. When this layer already
 /// has `NAME`, that entry wins; if it is a directory it is made opaque, which
 /// hides the lower `NAME` as Plain mode would. Returns whether a device was made.
-pub(crate) fn overlay_whiteout(
-    root: &mut Root,
-    layer: &mut LayerPaths,
-    parent: &[u8],
-    name: &[u8],
-) -> Result<bool, OpError> {
+pub(crate) fn overlay_whiteout(root: &mut Root, layer: &mut LayerPaths, parent: &[u8], name: &[u8]) -> Result<bool, OpError> {
     let dir = root.dir(parent, true).op("create directory")?;
     if let Some(st) = remove::lstat_at(dir.as_fd(), name).op("stat")? {
         if remove::is_dir(&st) {

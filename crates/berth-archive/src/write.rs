@@ -73,10 +73,7 @@ impl Default for TarOptions {
 
 impl fmt::Debug for TarOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TarOptions")
-            .field("whiteouts", &self.whiteouts)
-            .field("filter", &self.filter.as_ref().map(|_| "<fn>"))
-            .finish()
+        f.debug_struct("TarOptions").field("whiteouts", &self.whiteouts).field("filter", &self.filter.as_ref().map(|_| "<fn>")).finish()
     }
 }
 
@@ -103,9 +100,7 @@ impl TarOptions {
 
 /// `./a//b/` as `a/b`, so exclusions match the walker's paths.
 fn clean(p: &Path) -> PathBuf {
-    p.components()
-        .filter(|c| matches!(c, std::path::Component::Normal(_)))
-        .collect()
+    p.components().filter(|c| matches!(c, std::path::Component::Normal(_))).collect()
 }
 
 /// What [`write_tar_from_dir`] wrote.
@@ -124,15 +119,8 @@ pub struct TarReport {
 /// mode, numeric owner, mtime and xattrs (`SCHILY.xattr.*`); sockets are
 /// skipped, as Docker does.
 pub fn write_tar_from_dir(dir: &Path, writer: impl Write, opts: &TarOptions) -> Result<TarReport, WriteError> {
-    let root = sys::open(dir, DIR_READ)
-        .map_err(|source| WriteError::Source { path: PathBuf::new(), op: "open directory", source })?;
-    let mut walker = Walker {
-        out: TarOut::new(writer),
-        opts,
-        links: HashMap::new(),
-        buf: vec![0; COPY_BUF],
-        report: TarReport::default(),
-    };
+    let root = sys::open(dir, DIR_READ).map_err(|source| WriteError::Source { path: PathBuf::new(), op: "open directory", source })?;
+    let mut walker = Walker { out: TarOut::new(writer), opts, links: HashMap::new(), buf: vec![0; COPY_BUF], report: TarReport::default() };
     walker.walk(root)?;
     walker.out.finish().map_err(WriteError::Output)?;
     Ok(walker.report)
@@ -177,18 +165,7 @@ impl Stat {
     }
 
     fn header<'a>(&self, kind: EntryType, name: &'a [u8], xattrs: &'a [(CString, Vec<u8>)]) -> EntryHeader<'a> {
-        EntryHeader {
-            kind,
-            name,
-            link: None,
-            mode: self.mode,
-            uid: self.uid,
-            gid: self.gid,
-            mtime: self.mtime,
-            size: 0,
-            dev: None,
-            xattrs,
-        }
+        EntryHeader { kind, name, link: None, mode: self.mode, uid: self.uid, gid: self.gid, mtime: self.mtime, size: 0, dev: None, xattrs }
     }
 }
 
@@ -216,8 +193,7 @@ impl<W: Write> Walker<'_, W> {
             };
             let include = selection == Selection::Include;
             if is_dir(&st) {
-                let fd = sys::openat(top.fd.as_fd(), &name, DIR_READ | OFlag::O_NOFOLLOW, Mode::empty())
-                    .map_err(src_err(&rel, "open directory"))?;
+                let fd = sys::openat(top.fd.as_fd(), &name, DIR_READ | OFlag::O_NOFOLLOW, Mode::empty()).map_err(src_err(&rel, "open directory"))?;
                 if include {
                     self.dir(fd.as_fd(), &rel, &st)?;
                 }
@@ -292,8 +268,7 @@ impl<W: Write> Walker<'_, W> {
         match fmt {
             libc::S_IFREG => self.file(dir, name, rel, st, &meta),
             libc::S_IFLNK => {
-                let target = nix::fcntl::readlinkat(Some(dir.as_raw_fd()), sys::os(name))
-                    .map_err(|e| src_err(rel, "read symlink")(e.into()))?;
+                let target = nix::fcntl::readlinkat(Some(dir.as_raw_fd()), sys::os(name)).map_err(|e| src_err(rel, "read symlink")(e.into()))?;
                 let xattrs = self.xattrs(XattrTarget::At(dir, name), rel)?;
                 let mut h = meta.header(EntryType::Symlink, rel, &xattrs);
                 h.link = Some(target.as_bytes());

@@ -405,8 +405,7 @@ fn reader_is_drained_to_eof() {
     let mut blob = t.finish();
     blob.extend(std::iter::repeat_n(0u8, 10 * 1024)); // tar writers pad to 10 KiB records
     let mut reader = DigestReader::new(blob.as_slice());
-    let report = common::confined(sb.dir.path(), || apply_layer(&sb.root, &mut reader, &ApplyOptions::default()))
-        .expect("apply");
+    let report = common::confined(sb.dir.path(), || apply_layer(&sb.root, &mut reader, &ApplyOptions::default())).expect("apply");
     assert_eq!((report.entries, report.bytes), (1, 4));
     let (_, digest, n) = reader.finish();
     assert_eq!(n, blob.len() as u64);

@@ -8,10 +8,7 @@ use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::PathBuf;
 
-use berth_archive::inroot::{
-    list_in_root, metadata_in_root, open_dir_in_root, remove_empty_in_root, remove_file_in_root, walk_in_root, EntryKind,
-    WalkEntry,
-};
+use berth_archive::inroot::{list_in_root, metadata_in_root, open_dir_in_root, remove_empty_in_root, remove_file_in_root, walk_in_root, EntryKind, WalkEntry};
 use common::Sandbox;
 
 fn walk(root: &std::path::Path, path: &str) -> std::io::Result<Vec<WalkEntry>> {

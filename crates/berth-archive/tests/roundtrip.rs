@@ -10,9 +10,7 @@ use std::io::Read;
 use std::os::unix::fs::{lchown, symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use berth_archive::{
-    apply_layer, write_tar_from_dir, ApplyOptions, DigestWriter, Selection, TarOptions, WhiteoutMode,
-};
+use berth_archive::{apply_layer, write_tar_from_dir, ApplyOptions, DigestWriter, Selection, TarOptions, WhiteoutMode};
 use common::{OverlayMount, Sandbox};
 use nix::sys::stat::{utimensat, Mode, SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
@@ -83,10 +81,7 @@ fn tar_of(dir: &Path, opts: &TarOptions) -> Vec<u8> {
 
 fn entry_names(tar: &[u8]) -> Vec<String> {
     let mut a = tar::Archive::new(tar);
-    a.entries()
-        .expect("entries")
-        .map(|e| String::from_utf8_lossy(&e.expect("entry").path_bytes()).into_owned())
-        .collect()
+    a.entries().expect("entries").map(|e| String::from_utf8_lossy(&e.expect("entry").path_bytes()).into_owned()).collect()
 }
 
 fn apply(root: &Path, tar: &[u8], mode: WhiteoutMode) {
@@ -162,12 +157,7 @@ fn exclusions_and_filters() {
     let names = entry_names(&tar);
     assert!(!names.contains(&"bin/".to_string()) && names.contains(&"bin/sh".to_string()));
     let mut ar = tar::Archive::new(tar.as_slice());
-    let mut sh = ar
-        .entries()
-        .expect("entries")
-        .map(|e| e.expect("entry"))
-        .find(|e| e.path_bytes().as_ref() == b"bin/sh")
-        .expect("bin/sh");
+    let mut sh = ar.entries().expect("entries").map(|e| e.expect("entry")).find(|e| e.path_bytes().as_ref() == b"bin/sh").expect("bin/sh");
     let mut data = Vec::new();
     sh.read_to_end(&mut data).expect("read");
     assert_eq!(data, b"#!shell\n");

@@ -45,10 +45,7 @@ fn plain_mode_deletes_and_spares_its_own_layer() {
     apply(&sb.root, &lower(), WhiteoutMode::Plain);
     let report = apply(&sb.root, &upper(), WhiteoutMode::Plain);
     assert_eq!(report.whiteouts, 5);
-    assert_eq!(
-        names(&sb.root),
-        ["a", "a/f2", "m", "n", "o", "o/sub", "o/sub/new", "top"].map(String::from).to_vec()
-    );
+    assert_eq!(names(&sb.root), ["a", "a/f2", "m", "n", "o", "o/sub", "o/sub/new", "top"].map(String::from).to_vec());
     sb.assert_host_unchanged();
 }
 

@@ -26,11 +26,7 @@ pub struct Directives {
 
 impl Default for Directives {
     fn default() -> Self {
-        Self {
-            syntax: None,
-            escape: '\\',
-            check: None,
-        }
+        Self { syntax: None, escape: '\\', check: None }
     }
 }
 
@@ -71,11 +67,7 @@ impl DirectiveScanner {
                 self.found.escape = match value {
                     "\\" => '\\',
                     "`" => '`',
-                    other => {
-                        return Err(ErrorKind::InvalidEscapeToken {
-                            value: other.to_string(),
-                        })
-                    }
+                    other => return Err(ErrorKind::InvalidEscapeToken { value: other.to_string() }),
                 };
             }
             "syntax" => self.found.syntax = Some(value.to_string()),
@@ -95,18 +87,13 @@ fn is_re_space(c: char) -> bool {
 /// and the value must not be empty.
 fn split_directive(text: &str) -> Option<(&str, &str)> {
     let text = text.trim_start();
-    let key_len = text
-        .find(|c: char| !c.is_ascii_alphanumeric())
-        .unwrap_or(text.len());
+    let key_len = text.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(text.len());
     let key = text.get(..key_len)?;
     if !key.starts_with(|c: char| c.is_ascii_alphabetic()) {
         return None;
     }
     let rest = text.get(key_len..)?.trim_start_matches(is_re_space);
-    let value = rest
-        .strip_prefix('=')?
-        .trim_start_matches(is_re_space)
-        .trim_end_matches(is_re_space);
+    let value = rest.strip_prefix('=')?.trim_start_matches(is_re_space).trim_end_matches(is_re_space);
     if value.is_empty() {
         return None;
     }
@@ -127,19 +114,8 @@ mod tests {
 
     #[test]
     fn recognises_known_keys_case_insensitively() {
-        let d = scan(&[
-            "# SYNTAX = docker/dockerfile:1",
-            "#Escape=`",
-            "# check=skip=all",
-        ]);
-        assert_eq!(
-            d,
-            Ok(Directives {
-                syntax: Some("docker/dockerfile:1".into()),
-                escape: '`',
-                check: Some("skip=all".into())
-            })
-        );
+        let d = scan(&["# SYNTAX = docker/dockerfile:1", "#Escape=`", "# check=skip=all"]);
+        assert_eq!(d, Ok(Directives { syntax: Some("docker/dockerfile:1".into()), escape: '`', check: Some("skip=all".into()) }));
     }
 
     #[test]
@@ -154,16 +130,8 @@ mod tests {
 
     #[test]
     fn duplicates_and_bad_escapes_fail() {
-        assert_eq!(
-            scan(&["# escape=`", "# ESCAPE=\\"]),
-            Err(ErrorKind::DuplicateDirective {
-                name: "escape".into()
-            })
-        );
-        assert_eq!(
-            scan(&["# escape=x"]),
-            Err(ErrorKind::InvalidEscapeToken { value: "x".into() })
-        );
+        assert_eq!(scan(&["# escape=`", "# ESCAPE=\\"]), Err(ErrorKind::DuplicateDirective { name: "escape".into() }));
+        assert_eq!(scan(&["# escape=x"]), Err(ErrorKind::InvalidEscapeToken { value: "x".into() }));
     }
 
     #[test]

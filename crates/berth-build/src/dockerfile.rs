@@ -74,38 +74,23 @@ impl Dockerfile {
     }
 
     fn error(&self, line: usize, instruction: Option<&str>, kind: ErrorKind) -> Error {
-        Error::new(
-            Location {
-                file: self.file.clone(),
-                line,
-                instruction: instruction.map(str::to_string),
-            },
-            kind,
-        )
+        Error::new(Location { file: self.file.clone(), line, instruction: instruction.map(str::to_string) }, kind)
     }
 
     /// Resolves the global args in order: a build arg (`--build-arg`)
     /// overrides the default; defaults may refer to earlier global args; an
     /// arg with neither stays unset (absent from the result).
-    pub fn resolve_global_args(
-        &self,
-        build_args: &dyn Vars,
-    ) -> Result<Vec<(String, String)>, Error> {
+    pub fn resolve_global_args(&self, build_args: &dyn Vars) -> Result<Vec<(String, String)>, Error> {
         let lexer = self.shell_words();
         let mut resolved: Vec<(String, String)> = Vec::new();
         for arg in &self.global_args {
             for def in &arg.args {
                 let value = match (build_args.var(&def.name), &def.default) {
                     (Some(value), _) => Some(value.to_string()),
-                    (None, Some(default)) => {
-                        Some(lexer.word(default, &resolved).map_err(|source| {
-                            let kind = ErrorKind::Expand {
-                                word: default.clone(),
-                                source,
-                            };
-                            self.error(arg.source.line, Some("ARG"), kind)
-                        })?)
-                    }
+                    (None, Some(default)) => Some(lexer.word(default, &resolved).map_err(|source| {
+                        let kind = ErrorKind::Expand { word: default.clone(), source };
+                        self.error(arg.source.line, Some("ARG"), kind)
+                    })?),
                     (None, None) => None,
                 };
                 if let Some(value) = value {
@@ -119,24 +104,15 @@ impl Dockerfile {
 
     /// Expands `stage`'s base and platform with resolved global args,
     /// reporting errors at the `FROM` line.
-    pub fn resolve_base(
-        &self,
-        stage: &Stage,
-        global_args: &dyn Vars,
-    ) -> Result<crate::ResolvedBase, Error> {
-        stage
-            .resolve_base(&self.shell_words(), global_args)
-            .map_err(|kind| self.error(stage.line, Some("FROM"), kind))
+    pub fn resolve_base(&self, stage: &Stage, global_args: &dyn Vars) -> Result<crate::ResolvedBase, Error> {
+        stage.resolve_base(&self.shell_words(), global_args).map_err(|kind| self.error(stage.line, Some("FROM"), kind))
     }
 
     /// The earlier stage a (resolved) `FROM` base names, if any: stage names
     /// are case-insensitive and only stages before `current` count.
     pub fn base_stage(&self, base: &str, current: usize) -> Option<usize> {
         let base = base.to_lowercase();
-        self.stages
-            .get(..current)?
-            .iter()
-            .rposition(|s| s.name.as_deref() == Some(base.as_str()))
+        self.stages.get(..current)?.iter().rposition(|s| s.name.as_deref() == Some(base.as_str()))
     }
 
     /// Resolves a `COPY --from` value used in stage `current`: a stage name
@@ -144,32 +120,19 @@ impl Dockerfile {
     /// stage must come before `current`.
     pub fn resolve_from(&self, from: &str, current: usize) -> Result<FromRef, ErrorKind> {
         let index = if let Ok(index) = from.parse::<i64>() {
-            usize::try_from(index)
-                .ok()
-                .filter(|i| *i < self.stages.len())
-                .ok_or_else(|| ErrorKind::InvalidStageIndex {
-                    index: from.to_string(),
-                })?
+            usize::try_from(index).ok().filter(|i| *i < self.stages.len()).ok_or_else(|| ErrorKind::InvalidStageIndex { index: from.to_string() })?
         } else {
             let name = from.to_lowercase();
-            match self
-                .stages
-                .iter()
-                .rposition(|s| s.name.as_deref() == Some(name.as_str()))
-            {
+            match self.stages.iter().rposition(|s| s.name.as_deref() == Some(name.as_str())) {
                 Some(index) => index,
                 None => return Ok(FromRef::Image(from.to_string())),
             }
         };
         if index == current {
-            return Err(ErrorKind::CircularStage {
-                name: from.to_string(),
-            });
+            return Err(ErrorKind::CircularStage { name: from.to_string() });
         }
         if index > current {
-            return Err(ErrorKind::StageNotYetDefined {
-                from: from.to_string(),
-            });
+            return Err(ErrorKind::StageNotYetDefined { from: from.to_string() });
         }
         Ok(FromRef::Stage(index))
     }
@@ -180,8 +143,7 @@ impl Dockerfile {
             for instruction in &stage.instructions {
                 if let Instruction::Copy(copy) = instruction {
                     if let Some(from) = &copy.from {
-                        self.resolve_from(from, index)
-                            .map_err(|kind| self.error(copy.source.line, Some("COPY"), kind))?;
+                        self.resolve_from(from, index).map_err(|kind| self.error(copy.source.line, Some("COPY"), kind))?;
                     }
                 }
             }
@@ -193,8 +155,6 @@ impl Dockerfile {
     /// [`Instruction::expand`]) with this file's escape character, reporting
     /// errors with file, line and keyword.
     pub fn expand(&self, instruction: &Instruction, vars: &dyn Vars) -> Result<Instruction, Error> {
-        instruction
-            .expand(&self.shell_words(), vars)
-            .map_err(|kind| self.error(instruction.line(), Some(instruction.keyword()), kind))
+        instruction.expand(&self.shell_words(), vars).map_err(|kind| self.error(instruction.line(), Some(instruction.keyword()), kind))
     }
 }

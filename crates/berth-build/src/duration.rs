@@ -25,9 +25,7 @@ pub fn parse_duration(text: &str) -> Option<i64> {
         if whole.is_empty() && fraction.is_empty() {
             return None;
         }
-        let unit_len = after_fraction
-            .find(|c: char| c == '.' || c.is_ascii_digit())
-            .unwrap_or(after_fraction.len());
+        let unit_len = after_fraction.find(|c: char| c == '.' || c.is_ascii_digit()).unwrap_or(after_fraction.len());
         let unit = unit_nanos(after_fraction.get(..unit_len)?)?;
         rest = after_fraction.get(unit_len..)?;
         total = total.checked_add(component(whole, fraction, unit)?)?;
@@ -36,19 +34,14 @@ pub fn parse_duration(text: &str) -> Option<i64> {
         }
     }
     if negative {
-        i64::try_from(total)
-            .map(|t| -t)
-            .ok()
-            .or((total == 1u128 << 63).then_some(i64::MIN))
+        i64::try_from(total).map(|t| -t).ok().or((total == 1u128 << 63).then_some(i64::MIN))
     } else {
         i64::try_from(total).ok()
     }
 }
 
 fn take_digits(text: &str) -> (&str, &str) {
-    let end = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
+    let end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     (text.get(..end).unwrap_or(""), text.get(end..).unwrap_or(""))
 }
 
@@ -106,18 +99,7 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in [
-            "",
-            "30",
-            "s",
-            "1x",
-            "1.s.",
-            "--1s",
-            "abc",
-            "1s ",
-            "99999999999999999999h",
-            "-",
-        ] {
+        for bad in ["", "30", "s", "1x", "1.s.", "--1s", "abc", "1s ", "99999999999999999999h", "-"] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
         }
     }

@@ -46,10 +46,7 @@ pub struct Error {
 impl Error {
     /// Builds an error at `location`.
     pub fn new(location: Location, kind: ErrorKind) -> Self {
-        Self {
-            location,
-            kind: Box::new(kind),
-        }
+        Self { location, kind: Box::new(kind) }
     }
 
     /// What went wrong.
@@ -186,9 +183,7 @@ pub enum ErrorKind {
         word: String,
     },
     /// `FROM x AS name` where name is not `[a-z][a-z0-9-_.]*`.
-    #[error(
-        "invalid name for build stage: {name:?}, name can't start with a number or contain symbols"
-    )]
+    #[error("invalid name for build stage: {name:?}, name can't start with a number or contain symbols")]
     InvalidStageName {
         /// The name as written.
         name: String,
@@ -311,17 +306,8 @@ mod tests {
 
     #[test]
     fn display_includes_file_line_and_instruction() {
-        let err = Error::new(
-            Location {
-                file: "Dockerfile".into(),
-                line: 3,
-                instruction: Some("RUN".into()),
-            },
-            ErrorKind::UnterminatedHeredoc { name: "EOF".into() },
-        );
-        assert_eq!(
-            err.to_string(),
-            "Dockerfile:3: RUN: unterminated heredoc \"EOF\""
-        );
+        let err =
+            Error::new(Location { file: "Dockerfile".into(), line: 3, instruction: Some("RUN".into()) }, ErrorKind::UnterminatedHeredoc { name: "EOF".into() });
+        assert_eq!(err.to_string(), "Dockerfile:3: RUN: unterminated heredoc \"EOF\"");
     }
 }

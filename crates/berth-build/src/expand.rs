@@ -36,12 +36,7 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn word(&self, word: &str) -> Result<String, ErrorKind> {
-        self.lexer
-            .word(word, self.vars)
-            .map_err(|source| ErrorKind::Expand {
-                word: word.to_string(),
-                source,
-            })
+        self.lexer.word(word, self.vars).map_err(|source| ErrorKind::Expand { word: word.to_string(), source })
     }
 
     fn opt(&self, word: &Option<String>) -> Result<Option<String>, ErrorKind> {
@@ -53,15 +48,7 @@ impl Ctx<'_> {
     }
 
     fn pairs(&self, pairs: &[KeyValue]) -> Result<Vec<KeyValue>, ErrorKind> {
-        pairs
-            .iter()
-            .map(|kv| {
-                Ok(KeyValue {
-                    key: self.word(&kv.key)?,
-                    value: self.word(&kv.value)?,
-                })
-            })
-            .collect()
+        pairs.iter().map(|kv| Ok(KeyValue { key: self.word(&kv.key)?, value: self.word(&kv.value)? })).collect()
     }
 
     fn sources(&self, sources: &[CopySource]) -> Result<Vec<CopySource>, ErrorKind> {
@@ -71,16 +58,8 @@ impl Ctx<'_> {
                 CopySource::Path(path) => Ok(CopySource::Path(self.word(path)?)),
                 CopySource::Heredoc(doc) if doc.expand => {
                     let content =
-                        ShellWords::heredoc_body(&doc.content, self.vars).map_err(|source| {
-                            ErrorKind::Expand {
-                                word: doc.content.clone(),
-                                source,
-                            }
-                        })?;
-                    Ok(CopySource::Heredoc(crate::Heredoc {
-                        content,
-                        ..doc.clone()
-                    }))
+                        ShellWords::heredoc_body(&doc.content, self.vars).map_err(|source| ErrorKind::Expand { word: doc.content.clone(), source })?;
+                    Ok(CopySource::Heredoc(crate::Heredoc { content, ..doc.clone() }))
                 }
                 CopySource::Heredoc(doc) => Ok(CopySource::Heredoc(doc.clone())),
             })
@@ -88,13 +67,7 @@ impl Ctx<'_> {
     }
 
     fn copy(&self, c: &Copy) -> Result<Copy, ErrorKind> {
-        Ok(Copy {
-            chown: self.opt(&c.chown)?,
-            chmod: self.opt(&c.chmod)?,
-            sources: self.sources(&c.sources)?,
-            dest: self.word(&c.dest)?,
-            ..c.clone()
-        })
+        Ok(Copy { chown: self.opt(&c.chown)?, chmod: self.opt(&c.chmod)?, sources: self.sources(&c.sources)?, dest: self.word(&c.dest)?, ..c.clone() })
     }
 
     fn add(&self, a: &Add) -> Result<Add, ErrorKind> {
@@ -126,57 +99,24 @@ impl Instruction {
     pub fn expand(&self, lexer: &ShellWords, vars: &dyn Vars) -> Result<Instruction, ErrorKind> {
         let cx = Ctx { lexer, vars };
         Ok(match self {
-            Instruction::Env(e) => Instruction::Env(crate::instructions::Env {
-                vars: cx.pairs(&e.vars)?,
-                ..e.clone()
-            }),
-            Instruction::Label(l) => Instruction::Label(crate::instructions::Label {
-                labels: cx.pairs(&l.labels)?,
-                ..l.clone()
-            }),
+            Instruction::Env(e) => Instruction::Env(crate::instructions::Env { vars: cx.pairs(&e.vars)?, ..e.clone() }),
+            Instruction::Label(l) => Instruction::Label(crate::instructions::Label { labels: cx.pairs(&l.labels)?, ..l.clone() }),
             Instruction::Arg(a) => {
                 let resolved = a.resolve(lexer, vars, &crate::NoVars, &crate::NoVars)?;
-                let args = resolved
-                    .into_iter()
-                    .map(|r| ArgDef {
-                        name: r.name,
-                        default: r.value,
-                    })
-                    .collect();
+                let args = resolved.into_iter().map(|r| ArgDef { name: r.name, default: r.value }).collect();
                 Instruction::Arg(Arg { args, ..a.clone() })
             }
             Instruction::Expose(e) => {
                 let mut ports = Vec::new();
                 for word in &e.ports {
-                    ports.extend(
-                        lexer
-                            .words(word, vars)
-                            .map_err(|source| ErrorKind::Expand {
-                                word: word.clone(),
-                                source,
-                            })?,
-                    );
+                    ports.extend(lexer.words(word, vars).map_err(|source| ErrorKind::Expand { word: word.clone(), source })?);
                 }
                 Instruction::Expose(crate::instructions::Expose { ports, ..e.clone() })
             }
-            Instruction::Volume(v) => Instruction::Volume(crate::instructions::Volume {
-                paths: cx.all(&v.paths)?,
-                ..v.clone()
-            }),
-            Instruction::User(u) => Instruction::User(crate::instructions::User {
-                user: cx.word(&u.user)?,
-                ..u.clone()
-            }),
-            Instruction::Workdir(w) => Instruction::Workdir(crate::instructions::Workdir {
-                path: cx.word(&w.path)?,
-                ..w.clone()
-            }),
-            Instruction::StopSignal(s) => {
-                Instruction::StopSignal(crate::instructions::StopSignal {
-                    signal: cx.word(&s.signal)?,
-                    ..s.clone()
-                })
-            }
+            Instruction::Volume(v) => Instruction::Volume(crate::instructions::Volume { paths: cx.all(&v.paths)?, ..v.clone() }),
+            Instruction::User(u) => Instruction::User(crate::instructions::User { user: cx.word(&u.user)?, ..u.clone() }),
+            Instruction::Workdir(w) => Instruction::Workdir(crate::instructions::Workdir { path: cx.word(&w.path)?, ..w.clone() }),
+            Instruction::StopSignal(s) => Instruction::StopSignal(crate::instructions::StopSignal { signal: cx.word(&s.signal)?, ..s.clone() }),
             Instruction::Copy(c) => Instruction::Copy(cx.copy(c)?),
             Instruction::Add(a) => Instruction::Add(cx.add(a)?),
             Instruction::Run(r) => Instruction::Run(cx.run(r)?),
@@ -190,41 +130,22 @@ impl Arg {
     /// build arg wins, else the default (expanded against `scope` plus the
     /// arguments resolved earlier on this line), else the global arg of the
     /// same name, else unset.
-    pub fn resolve(
-        &self,
-        lexer: &ShellWords,
-        scope: &dyn Vars,
-        build_args: &dyn Vars,
-        global_args: &dyn Vars,
-    ) -> Result<Vec<ResolvedArg>, ErrorKind> {
+    pub fn resolve(&self, lexer: &ShellWords, scope: &dyn Vars, build_args: &dyn Vars, global_args: &dyn Vars) -> Result<Vec<ResolvedArg>, ErrorKind> {
         let mut earlier: Vec<(String, String)> = Vec::new();
         let mut out = Vec::with_capacity(self.args.len());
         for def in &self.args {
             let value = if let Some(value) = build_args.var(&def.name) {
                 Some(value.to_string())
             } else if let Some(default) = &def.default {
-                let vars = Overlay {
-                    top: &earlier,
-                    base: scope,
-                };
-                Some(
-                    lexer
-                        .word(default, &vars)
-                        .map_err(|source| ErrorKind::Expand {
-                            word: default.clone(),
-                            source,
-                        })?,
-                )
+                let vars = Overlay { top: &earlier, base: scope };
+                Some(lexer.word(default, &vars).map_err(|source| ErrorKind::Expand { word: default.clone(), source })?)
             } else {
                 global_args.var(&def.name).map(str::to_string)
             };
             if let Some(value) = &value {
                 earlier.push((def.name.clone(), value.clone()));
             }
-            out.push(ResolvedArg {
-                name: def.name.clone(),
-                value,
-            });
+            out.push(ResolvedArg { name: def.name.clone(), value });
         }
         Ok(out)
     }

@@ -35,10 +35,7 @@ pub(crate) struct Flags {
 impl Flags {
     /// Checks `raw` (as produced by the line splitter, `--name[=value]`)
     /// against `accepted`.
-    pub(crate) fn parse(
-        raw: &[String],
-        accepted: &[(&'static str, Kind)],
-    ) -> Result<Flags, ErrorKind> {
+    pub(crate) fn parse(raw: &[String], accepted: &[(&'static str, Kind)]) -> Result<Flags, ErrorKind> {
         let mut list: Vec<Flag> = Vec::new();
         for word in raw {
             let body = word.strip_prefix("--").unwrap_or(word);
@@ -56,9 +53,7 @@ impl Flags {
                 return Err(ErrorKind::DuplicateFlag { flag });
             }
             let value = match (kind, value) {
-                (Kind::Bool, Some(v)) if v.is_empty() => {
-                    return Err(ErrorKind::MissingFlagValue { flag })
-                }
+                (Kind::Bool, Some(v)) if v.is_empty() => return Err(ErrorKind::MissingFlagValue { flag }),
                 (Kind::Bool, Some(v)) => match v.to_ascii_lowercase().as_str() {
                     "true" => Some("true".to_string()),
                     "false" => Some("false".to_string()),
@@ -68,37 +63,24 @@ impl Flags {
                 (_, Some(v)) => Some(v),
                 (_, None) => return Err(ErrorKind::MissingFlagValue { flag }),
             };
-            list.push(Flag {
-                name: name.to_string(),
-                value,
-            });
+            list.push(Flag { name: name.to_string(), value });
         }
         Ok(Flags { list })
     }
 
     /// Value of a single-valued flag.
     pub(crate) fn single(&self, name: &str) -> Option<String> {
-        self.list
-            .iter()
-            .find(|f| f.name == name)
-            .and_then(|f| f.value.clone())
+        self.list.iter().find(|f| f.name == name).and_then(|f| f.value.clone())
     }
 
     /// Every value of a repeatable flag, in order.
     pub(crate) fn repeated(&self, name: &str) -> Vec<String> {
-        self.list
-            .iter()
-            .filter(|f| f.name == name)
-            .filter_map(|f| f.value.clone())
-            .collect()
+        self.list.iter().filter(|f| f.name == name).filter_map(|f| f.value.clone()).collect()
     }
 
     /// A boolean flag: `None` when absent.
     pub(crate) fn boolean(&self, name: &str) -> Option<bool> {
-        self.list
-            .iter()
-            .find(|f| f.name == name)
-            .map(|f| f.value.as_deref() != Some("false"))
+        self.list.iter().find(|f| f.name == name).map(|f| f.value.as_deref() != Some("false"))
     }
 
     /// All flags in source order.
@@ -111,11 +93,7 @@ impl Flags {
 mod tests {
     use super::*;
 
-    const COPY: &[(&str, Kind)] = &[
-        ("from", Kind::Single),
-        ("link", Kind::Bool),
-        ("exclude", Kind::Repeated),
-    ];
+    const COPY: &[(&str, Kind)] = &[("from", Kind::Single), ("link", Kind::Bool), ("exclude", Kind::Repeated)];
 
     fn parse(raw: &[&str]) -> Result<Flags, ErrorKind> {
         let raw: Vec<String> = raw.iter().map(|s| s.to_string()).collect();
@@ -129,45 +107,15 @@ mod tests {
         assert_eq!(flags.single("from").as_deref(), Some("a"));
         assert_eq!(flags.boolean("link"), Some(true));
         assert_eq!(flags.repeated("exclude"), ["x", "y"]);
-        assert_eq!(
-            parse(&["--link=FALSE"]).map(|f| f.boolean("link")),
-            Ok(Some(false))
-        );
+        assert_eq!(parse(&["--link=FALSE"]).map(|f| f.boolean("link")), Ok(Some(false)));
     }
 
     #[test]
     fn rejects_bad_flags() {
-        assert_eq!(
-            parse(&["--frm=x"]),
-            Err(ErrorKind::UnknownFlag {
-                flag: "--frm".into(),
-                suggestion: Some("--from".into())
-            })
-        );
-        assert_eq!(
-            parse(&["--from=a", "--from=b"]),
-            Err(ErrorKind::DuplicateFlag {
-                flag: "--from".into()
-            })
-        );
-        assert_eq!(
-            parse(&["--from"]),
-            Err(ErrorKind::MissingFlagValue {
-                flag: "--from".into()
-            })
-        );
-        assert_eq!(
-            parse(&["--link="]),
-            Err(ErrorKind::MissingFlagValue {
-                flag: "--link".into()
-            })
-        );
-        assert_eq!(
-            parse(&["--link=yes"]),
-            Err(ErrorKind::InvalidBoolFlag {
-                flag: "--link".into(),
-                value: "yes".into()
-            })
-        );
+        assert_eq!(parse(&["--frm=x"]), Err(ErrorKind::UnknownFlag { flag: "--frm".into(), suggestion: Some("--from".into()) }));
+        assert_eq!(parse(&["--from=a", "--from=b"]), Err(ErrorKind::DuplicateFlag { flag: "--from".into() }));
+        assert_eq!(parse(&["--from"]), Err(ErrorKind::MissingFlagValue { flag: "--from".into() }));
+        assert_eq!(parse(&["--link="]), Err(ErrorKind::MissingFlagValue { flag: "--link".into() }));
+        assert_eq!(parse(&["--link=yes"]), Err(ErrorKind::InvalidBoolFlag { flag: "--link".into(), value: "yes".into() }));
     }
 }

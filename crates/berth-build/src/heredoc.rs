@@ -37,26 +37,14 @@ pub(crate) struct Marker {
 impl Marker {
     /// Attaches the body read from the file.
     pub(crate) fn with_body(self, body: &str) -> Heredoc {
-        let content = if self.strip_tabs {
-            strip_leading_tabs(body)
-        } else {
-            body.to_string()
-        };
-        Heredoc {
-            name: self.name,
-            content,
-            expand: self.expand,
-            strip_tabs: self.strip_tabs,
-            fd: self.fd,
-        }
+        let content = if self.strip_tabs { strip_leading_tabs(body) } else { body.to_string() };
+        Heredoc { name: self.name, content, expand: self.expand, strip_tabs: self.strip_tabs, fd: self.fd }
     }
 }
 
 /// Removes the tabs that start each line (for `<<-`).
 pub(crate) fn strip_leading_tabs(text: &str) -> String {
-    text.split_inclusive('\n')
-        .map(|line| line.trim_start_matches('\t'))
-        .collect()
+    text.split_inclusive('\n').map(|line| line.trim_start_matches('\t')).collect()
 }
 
 fn is_re_space(c: char) -> bool {
@@ -66,9 +54,7 @@ fn is_re_space(c: char) -> bool {
 /// Interprets one word as a heredoc marker: optional digits, `<<`, optional
 /// `-`, optional blanks, then a delimiter that is a single word without `<`.
 pub(crate) fn parse_marker(word: &str) -> Option<Marker> {
-    let digits_end = word
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(word.len());
+    let digits_end = word.find(|c: char| !c.is_ascii_digit()).unwrap_or(word.len());
     let (digits, rest) = word.split_at_checked(digits_end)?;
     let rest = rest.strip_prefix("<<")?;
     let (strip_tabs, rest) = match rest.strip_prefix('-') {
@@ -79,45 +65,22 @@ pub(crate) fn parse_marker(word: &str) -> Option<Marker> {
     if delimiter.is_empty() || delimiter.contains('<') {
         return None;
     }
-    let plain = Options {
-        skip_unset: true,
-        ..Options::default()
-    };
-    let words = ShellWords::with_options('\\', plain)
-        .words(delimiter, &NoVars)
-        .ok()?;
+    let plain = Options { skip_unset: true, ..Options::default() };
+    let words = ShellWords::with_options('\\', plain).words(delimiter, &NoVars).ok()?;
     let [name] = words.as_slice() else {
         return None;
     };
-    let raw = ShellWords::with_options(
-        '\\',
-        Options {
-            raw_quotes: true,
-            ..plain
-        },
-    )
-    .words(delimiter, &NoVars)
-    .ok()?;
+    let raw = ShellWords::with_options('\\', Options { raw_quotes: true, ..plain }).words(delimiter, &NoVars).ok()?;
     let [raw_name] = raw.as_slice() else {
         return None;
     };
     let quotes = |s: &str| s.chars().filter(|c| *c == '\'' || *c == '"').count();
-    Some(Marker {
-        name: name.clone(),
-        expand: quotes(name) == quotes(raw_name),
-        strip_tabs,
-        fd: digits.parse().ok(),
-    })
+    Some(Marker { name: name.clone(), expand: quotes(name) == quotes(raw_name), strip_tabs, fd: digits.parse().ok() })
 }
 
 /// Every heredoc marker on an instruction line, in order.
 pub(crate) fn markers_in_line(line: &str) -> Vec<Marker> {
-    let options = Options {
-        raw_quotes: true,
-        raw_escapes: true,
-        skip_unset: true,
-        skip_quotes: false,
-    };
+    let options = Options { raw_quotes: true, raw_escapes: true, skip_unset: true, skip_quotes: false };
     match ShellWords::with_options('\\', options).words(line, &NoVars) {
         Ok(words) => words.iter().filter_map(|w| parse_marker(w)).collect(),
         Err(_) => Vec::new(),
@@ -136,15 +99,9 @@ mod tests {
     fn marker_forms() {
         assert_eq!(marker("<<EOF"), Some(("EOF".into(), true, false, None)));
         assert_eq!(marker("<<-EOF"), Some(("EOF".into(), true, true, None)));
-        assert_eq!(
-            marker("<<\"EOF\""),
-            Some(("EOF".into(), false, false, None))
-        );
+        assert_eq!(marker("<<\"EOF\""), Some(("EOF".into(), false, false, None)));
         assert_eq!(marker("<<'EOF'"), Some(("EOF".into(), false, false, None)));
-        assert_eq!(
-            marker("<<E\"O\"F"),
-            Some(("EOF".into(), false, false, None))
-        );
+        assert_eq!(marker("<<E\"O\"F"), Some(("EOF".into(), false, false, None)));
         assert_eq!(marker("3<<EOF"), Some(("EOF".into(), true, false, Some(3))));
         assert_eq!(marker("<< EOF"), Some(("EOF".into(), true, false, None)));
         assert_eq!(marker("<<"), None);
@@ -154,10 +111,7 @@ mod tests {
 
     #[test]
     fn markers_on_a_line() {
-        let names: Vec<String> = markers_in_line("RUN cat <<A <<-\"B\" > out")
-            .into_iter()
-            .map(|m| m.name)
-            .collect();
+        let names: Vec<String> = markers_in_line("RUN cat <<A <<-\"B\" > out").into_iter().map(|m| m.name).collect();
         assert_eq!(names, ["A", "B"]);
         assert!(markers_in_line("RUN echo '<<EOF'").is_empty());
         assert!(markers_in_line("RUN echo \"<<EOF").is_empty());

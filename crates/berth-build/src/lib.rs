@@ -49,15 +49,11 @@ pub use expand::ResolvedArg;
 pub use flags::Flag;
 pub use heredoc::Heredoc;
 pub use instructions::{
-    Add, Arg, ArgDef, Cmd, CommandForm, Copy, CopySource, Entrypoint, Env, Expose, Healthcheck,
-    HealthcheckCmd, HealthcheckSpec, Instruction, KeyValue, Label, Maintainer, Onbuild, Run, Shell,
-    Source, StopSignal, User, Volume, Workdir,
+    Add, Arg, ArgDef, Cmd, CommandForm, Copy, CopySource, Entrypoint, Env, Expose, Healthcheck, HealthcheckCmd, HealthcheckSpec, Instruction, KeyValue, Label,
+    Maintainer, Onbuild, Run, Shell, Source, StopSignal, User, Volume, Workdir,
 };
 pub use ports::parse_ports;
-pub use shell_words::{
-    ExpandError, NoVars, Overlay, ShellWords, Vars, MAX_EXPANDED_LEN, MAX_NESTING,
-    MAX_PATTERN_STEPS,
-};
+pub use shell_words::{ExpandError, NoVars, Overlay, ShellWords, Vars, MAX_EXPANDED_LEN, MAX_NESTING, MAX_PATTERN_STEPS};
 pub use stage::{ResolvedBase, Stage};
 
 /// Parses Dockerfile text, reporting errors against `"Dockerfile"`.

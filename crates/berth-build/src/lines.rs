@@ -59,11 +59,7 @@ fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
 impl<'a> LineReader<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        Self {
-            lines: text.split_inclusive('\n').peekable(),
-            line_no: 0,
-            directives: DirectiveScanner::default(),
-        }
+        Self { lines: text.split_inclusive('\n').peekable(), line_no: 0, directives: DirectiveScanner::default() }
     }
 
     /// Directives seen so far (complete once the first instruction is read).
@@ -86,10 +82,7 @@ impl<'a> LineReader<'a> {
     pub(crate) fn next_logical(&mut self) -> Result<Option<LogicalLine>, LineError> {
         while let Some(raw) = self.next_physical() {
             let content = trim_newline(raw).trim_start();
-            let directive = self
-                .directives
-                .observe(content)
-                .map_err(|kind| (self.line_no, kind))?;
+            let directive = self.directives.observe(content).map_err(|kind| (self.line_no, kind))?;
             if directive || is_comment(content) {
                 continue;
             }
@@ -121,12 +114,7 @@ impl<'a> LineReader<'a> {
             if open && text.trim().is_empty() {
                 return Err((self.line_no, ErrorKind::ContinuationAtEof));
             }
-            return Ok(Some(LogicalLine {
-                start,
-                end: self.line_no,
-                text,
-                empty_continuation,
-            }));
+            return Ok(Some(LogicalLine { start, end: self.line_no, text, empty_continuation }));
         }
         Ok(None)
     }
@@ -166,38 +154,22 @@ mod tests {
     #[test]
     fn joins_continuations_and_skips_comments_inside() {
         let text = "FROM a\nRUN echo a \\\n# note\n    b \\  \n\n  c\nUSER x\n";
-        assert_eq!(
-            logical(text),
-            [
-                (1, 1, "FROM a".into()),
-                (2, 6, "RUN echo a     b   c".into()),
-                (7, 7, "USER x".into())
-            ]
-        );
+        assert_eq!(logical(text), [(1, 1, "FROM a".into()), (2, 6, "RUN echo a     b   c".into()), (7, 7, "USER x".into())]);
     }
 
     #[test]
     fn double_escape_does_not_continue() {
-        assert_eq!(
-            logical("RUN a \\\\\nUSER b"),
-            [(1, 1, "RUN a \\\\".into()), (2, 2, "USER b".into())]
-        );
+        assert_eq!(logical("RUN a \\\\\nUSER b"), [(1, 1, "RUN a \\\\".into()), (2, 2, "USER b".into())]);
     }
 
     #[test]
     fn crlf_and_bom() {
-        assert_eq!(
-            logical("\u{feff}FROM a\r\nRUN x \\\r\n y\r\n"),
-            [(1, 1, "FROM a".into()), (2, 3, "RUN x  y".into())]
-        );
+        assert_eq!(logical("\u{feff}FROM a\r\nRUN x \\\r\n y\r\n"), [(1, 1, "FROM a".into()), (2, 3, "RUN x  y".into())]);
     }
 
     #[test]
     fn backtick_escape_directive() {
-        assert_eq!(
-            logical("# escape=`\nRUN dir c:\\ `\n  d:\\\n"),
-            [(2, 3, "RUN dir c:\\   d:\\".into())]
-        );
+        assert_eq!(logical("# escape=`\nRUN dir c:\\ `\n  d:\\\n"), [(2, 3, "RUN dir c:\\   d:\\".into())]);
     }
 
     #[test]
@@ -205,20 +177,14 @@ mod tests {
         assert_eq!(logical("RUN a \\"), [(1, 1, "RUN a ".into())]);
         let mut reader = LineReader::new("FROM a\n\\\n");
         assert!(reader.next_logical().is_ok());
-        assert_eq!(
-            reader.next_logical(),
-            Err((2, ErrorKind::ContinuationAtEof))
-        );
+        assert_eq!(reader.next_logical(), Err((2, ErrorKind::ContinuationAtEof)));
     }
 
     #[test]
     fn heredoc_bodies() {
         let mut reader = LineReader::new("RUN <<EOF\n\techo hi\r\n\tEOF\nEOF\n");
         assert!(reader.next_logical().is_ok());
-        assert_eq!(
-            reader.heredoc_body("EOF", false),
-            Some("\techo hi\r\n\tEOF\n".into())
-        );
+        assert_eq!(reader.heredoc_body("EOF", false), Some("\techo hi\r\n\tEOF\n".into()));
         let mut reader = LineReader::new("RUN <<-EOF\n\techo hi\n\tEOF\n");
         assert!(reader.next_logical().is_ok());
         assert_eq!(reader.heredoc_body("EOF", true), Some("\techo hi\n".into()));

@@ -19,13 +19,7 @@ struct Parser<'a> {
 
 /// Parses `text`; errors name `file`.
 pub(crate) fn parse(text: &str, file: &str) -> Result<Dockerfile, Error> {
-    let mut parser = Parser {
-        file,
-        reader: LineReader::new(text),
-        global_args: Vec::new(),
-        stages: Vec::new(),
-        warnings: Vec::new(),
-    };
+    let mut parser = Parser { file, reader: LineReader::new(text), global_args: Vec::new(), stages: Vec::new(), warnings: Vec::new() };
     let mut seen_any = false;
     loop {
         let line = match parser.reader.next_logical() {
@@ -56,11 +50,7 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<Dockerfile, Error> {
 
 impl Parser<'_> {
     fn error(&self, line: usize, instruction: Option<&str>, kind: ErrorKind) -> Error {
-        let location = Location {
-            file: self.file.to_string(),
-            line,
-            instruction: instruction.map(str::to_string),
-        };
+        let location = Location { file: self.file.to_string(), line, instruction: instruction.map(str::to_string) };
         Error::new(location, kind)
     }
 
@@ -69,10 +59,7 @@ impl Parser<'_> {
     }
 
     fn warn(&mut self, line: usize, message: impl Into<String>) {
-        self.warnings.push(Warning {
-            line,
-            message: message.into(),
-        });
+        self.warnings.push(Warning { line, message: message.into() });
     }
 
     fn instruction(&mut self, line: LogicalLine) -> Result<(), Error> {
@@ -84,38 +71,19 @@ impl Parser<'_> {
         }
         let file = self.file;
         let at = |kind| {
-            let location = Location {
-                file: file.to_string(),
-                line: line.start,
-                instruction: Some(keyword.clone()),
-            };
+            let location = Location { file: file.to_string(), line: line.start, instruction: Some(keyword.clone()) };
             Error::new(location, kind)
         };
         let heredocs =
-            if accepts_heredocs(&keyword, &split.rest, escape) && line.text.contains("<<") {
-                self.read_heredocs(&line.text).map_err(at)?
-            } else {
-                Vec::new()
-            };
+            if accepts_heredocs(&keyword, &split.rest, escape) && line.text.contains("<<") { self.read_heredocs(&line.text).map_err(at)? } else { Vec::new() };
         self.collect_warnings(&line, &keyword, &split.rest);
-        let source = Source {
-            line: line.start,
-            end_line: self.reader.line_no(),
-            original: line.text.trim().to_string(),
-        };
+        let source = Source { line: line.start, end_line: self.reader.line_no(), original: line.text.trim().to_string() };
         if keyword == "FROM" {
             let stage = parse_from(&split.flags, &split.rest, &source).map_err(at)?;
             self.stages.push(stage);
             return Ok(());
         }
-        let raw = RawInstruction {
-            keyword: keyword.clone(),
-            flags: split.flags,
-            rest: split.rest,
-            heredocs,
-            escape,
-            source,
-        };
+        let raw = RawInstruction { keyword: keyword.clone(), flags: split.flags, rest: split.rest, heredocs, escape, source };
         let instruction = instructions::parse(raw).map_err(at)?;
         match (self.stages.last_mut(), instruction) {
             (Some(stage), instruction) => stage.instructions.push(instruction),
@@ -129,32 +97,21 @@ impl Parser<'_> {
     fn read_heredocs(&mut self, text: &str) -> Result<Vec<Heredoc>, ErrorKind> {
         markers_in_line(text)
             .into_iter()
-            .map(
-                |marker| match self.reader.heredoc_body(&marker.name, marker.strip_tabs) {
-                    Some(body) => Ok(marker.with_body(&body)),
-                    None => Err(ErrorKind::UnterminatedHeredoc { name: marker.name }),
-                },
-            )
+            .map(|marker| match self.reader.heredoc_body(&marker.name, marker.strip_tabs) {
+                Some(body) => Ok(marker.with_body(&body)),
+                None => Err(ErrorKind::UnterminatedHeredoc { name: marker.name }),
+            })
             .collect()
     }
 
     fn collect_warnings(&mut self, line: &LogicalLine, keyword: &str, rest: &str) {
         if line.empty_continuation {
-            self.warn(
-                line.start,
-                "empty continuation line (will become an error in a future release)",
-            );
+            self.warn(line.start, "empty continuation line (will become an error in a future release)");
         }
         match keyword {
-            "MAINTAINER" => self.warn(
-                line.start,
-                "MAINTAINER is deprecated: use LABEL org.opencontainers.image.authors",
-            ),
+            "MAINTAINER" => self.warn(line.start, "MAINTAINER is deprecated: use LABEL org.opencontainers.image.authors"),
             "ENV" | "LABEL" if instructions::is_legacy_form(rest, self.directives().escape) => {
-                self.warn(
-                    line.start,
-                    format!("legacy \"{keyword} key value\" format: use \"{keyword} key=value\""),
-                );
+                self.warn(line.start, format!("legacy \"{keyword} key value\" format: use \"{keyword} key=value\""));
             }
             _ => {}
         }

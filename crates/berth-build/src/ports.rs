@@ -16,18 +16,12 @@ pub fn parse_ports(words: &[String]) -> Result<Vec<String>, ErrorKind> {
 }
 
 fn invalid(port: &str, reason: impl Into<String>) -> ErrorKind {
-    ErrorKind::InvalidPort {
-        port: port.to_string(),
-        reason: reason.into(),
-    }
+    ErrorKind::InvalidPort { port: port.to_string(), reason: reason.into() }
 }
 
 fn parse_port(raw: &str) -> Result<Vec<String>, ErrorKind> {
     let (host_port, container) = match raw.rsplit_once(':') {
-        Some((front, container)) => (
-            Some(front.rsplit_once(':').map_or(front, |(_, hp)| hp)),
-            container,
-        ),
+        Some((front, container)) => (Some(front.rsplit_once(':').map_or(front, |(_, hp)| hp)), container),
         None => (None, raw),
     };
     let (port, proto) = container.split_once('/').unwrap_or((container, ""));
@@ -41,13 +35,9 @@ fn parse_port(raw: &str) -> Result<Vec<String>, ErrorKind> {
     };
     let (start, end) = range(port).map_err(|reason| invalid(raw, reason))?;
     if let Some(host) = host_port.filter(|h| !h.is_empty()) {
-        let (host_start, host_end) =
-            range(host).map_err(|reason| invalid(raw, format!("invalid hostPort: {reason}")))?;
+        let (host_start, host_end) = range(host).map_err(|reason| invalid(raw, format!("invalid hostPort: {reason}")))?;
         if end - start != host_end - host_start && end != start {
-            return Err(invalid(
-                raw,
-                "invalid ranges specified for container and host ports",
-            ));
+            return Err(invalid(raw, "invalid ranges specified for container and host ports"));
         }
     }
     Ok((start..=end).map(|p| format!("{p}/{proto}")).collect())
@@ -89,18 +79,9 @@ mod tests {
     fn specs() {
         assert_eq!(
             ports(&["80", "53/UDP", "8000-8002/tcp"]).ok(),
-            Some(vec![
-                "80/tcp".into(),
-                "53/udp".into(),
-                "8000/tcp".into(),
-                "8001/tcp".into(),
-                "8002/tcp".into()
-            ])
+            Some(vec!["80/tcp".into(), "53/udp".into(), "8000/tcp".into(), "8001/tcp".into(), "8002/tcp".into()])
         );
-        assert_eq!(
-            ports(&["127.0.0.1:8080:80"]).ok(),
-            Some(vec!["80/tcp".into()])
-        );
+        assert_eq!(ports(&["127.0.0.1:8080:80"]).ok(), Some(vec!["80/tcp".into()]));
     }
 
     #[test]

@@ -46,32 +46,15 @@ impl Stage {
     /// before the first `FROM`, resolved by
     /// [`crate::Dockerfile::resolve_global_args`]). Stage-local `ARG`s are
     /// never visible here, as in Docker.
-    pub fn resolve_base(
-        &self,
-        lexer: &ShellWords,
-        global_args: &dyn Vars,
-    ) -> Result<ResolvedBase, ErrorKind> {
-        let expand = |word: &str| {
-            lexer
-                .word(word, global_args)
-                .map_err(|source| ErrorKind::Expand {
-                    word: word.to_string(),
-                    source,
-                })
-        };
+    pub fn resolve_base(&self, lexer: &ShellWords, global_args: &dyn Vars) -> Result<ResolvedBase, ErrorKind> {
+        let expand = |word: &str| lexer.word(word, global_args).map_err(|source| ErrorKind::Expand { word: word.to_string(), source });
         let base = expand(&self.base)?;
         if base.is_empty() {
-            return Err(ErrorKind::BlankBaseName {
-                base: self.base.clone(),
-            });
+            return Err(ErrorKind::BlankBaseName { base: self.base.clone() });
         }
         let platform = match &self.platform {
             Some(raw) => match expand(raw)? {
-                p if p.is_empty() => {
-                    return Err(ErrorKind::BlankPlatform {
-                        platform: raw.clone(),
-                    })
-                }
+                p if p.is_empty() => return Err(ErrorKind::BlankPlatform { platform: raw.clone() }),
                 p => Some(p),
             },
             None => None,
@@ -82,17 +65,11 @@ impl Stage {
 
 fn valid_stage_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase())
-        && chars
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+    chars.next().is_some_and(|c| c.is_ascii_lowercase()) && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Parses `FROM [--platform=p] base [AS name]` into an empty stage.
-pub(crate) fn parse_from(
-    flags: &[String],
-    rest: &str,
-    source: &Source,
-) -> Result<Stage, ErrorKind> {
+pub(crate) fn parse_from(flags: &[String], rest: &str, source: &Source) -> Result<Stage, ErrorKind> {
     let args = split_fields(rest);
     let name = match args.as_slice() {
         [_] => None,
@@ -121,41 +98,18 @@ mod tests {
     use super::*;
 
     fn source() -> Source {
-        Source {
-            line: 1,
-            end_line: 1,
-            original: String::new(),
-        }
+        Source { line: 1, end_line: 1, original: String::new() }
     }
 
     #[test]
     fn from_forms() {
-        let stage = parse_from(
-            &["--platform=$BUILDPLATFORM".into()],
-            "golang:1.22 AS Build",
-            &source(),
-        );
+        let stage = parse_from(&["--platform=$BUILDPLATFORM".into()], "golang:1.22 AS Build", &source());
         let stage = stage.ok();
-        assert_eq!(
-            stage.as_ref().map(|s| s.name.as_deref()),
-            Some(Some("build"))
-        );
-        assert_eq!(
-            stage.as_ref().and_then(|s| s.platform.as_deref()),
-            Some("$BUILDPLATFORM")
-        );
-        assert_eq!(
-            parse_from(&[], "", &source()),
-            Err(ErrorKind::FromArguments)
-        );
-        assert_eq!(
-            parse_from(&[], "a b", &source()),
-            Err(ErrorKind::FromArguments)
-        );
-        assert_eq!(
-            parse_from(&[], "a AS 1x", &source()),
-            Err(ErrorKind::InvalidStageName { name: "1x".into() })
-        );
+        assert_eq!(stage.as_ref().map(|s| s.name.as_deref()), Some(Some("build")));
+        assert_eq!(stage.as_ref().and_then(|s| s.platform.as_deref()), Some("$BUILDPLATFORM"));
+        assert_eq!(parse_from(&[], "", &source()), Err(ErrorKind::FromArguments));
+        assert_eq!(parse_from(&[], "a b", &source()), Err(ErrorKind::FromArguments));
+        assert_eq!(parse_from(&[], "a AS 1x", &source()), Err(ErrorKind::InvalidStageName { name: "1x".into() }));
     }
 
     #[test]
@@ -163,21 +117,8 @@ mod tests {
         let stage = parse_from(&["--platform=${P}".into()], "alpine:${V:-3}", &source()).ok();
         let globals = vec![("P".to_string(), "linux/arm64".to_string())];
         let resolved = stage.map(|s| s.resolve_base(&ShellWords::default(), &globals));
-        assert_eq!(
-            resolved,
-            Some(Ok(ResolvedBase {
-                base: "alpine:3".into(),
-                platform: Some("linux/arm64".into())
-            }))
-        );
-        let blank = parse_from(&[], "$NOPE", &source())
-            .ok()
-            .map(|s| s.resolve_base(&ShellWords::default(), &globals));
-        assert_eq!(
-            blank,
-            Some(Err(ErrorKind::BlankBaseName {
-                base: "$NOPE".into()
-            }))
-        );
+        assert_eq!(resolved, Some(Ok(ResolvedBase { base: "alpine:3".into(), platform: Some("linux/arm64".into()) })));
+        let blank = parse_from(&[], "$NOPE", &source()).ok().map(|s| s.resolve_base(&ShellWords::default(), &globals));
+        assert_eq!(blank, Some(Err(ErrorKind::BlankBaseName { base: "$NOPE".into() })));
     }
 }

@@ -33,9 +33,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
                 i + j
             } else {
                 let cost = usize::from(a.get(i - 1) != b.get(j - 1));
-                let mut best = (get(&d, i - 1, j) + 1)
-                    .min(get(&d, i, j - 1) + 1)
-                    .min(get(&d, i - 1, j - 1) + cost);
+                let mut best = (get(&d, i - 1, j) + 1).min(get(&d, i, j - 1) + 1).min(get(&d, i - 1, j - 1) + cost);
                 if i > 1 && j > 1 && a.get(i - 1) == b.get(j - 2) && a.get(i - 2) == b.get(j - 1) {
                     best = best.min(get(&d, i - 2, j - 2) + 1);
                 }

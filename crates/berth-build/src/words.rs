@@ -25,20 +25,11 @@ pub(crate) struct CommandLine<'a> {
 pub(crate) fn split_command(line: &str, escape: char) -> CommandLine<'_> {
     let line = line.trim();
     let (keyword, args) = match line.find(is_field_sep) {
-        Some(at) => (
-            line.get(..at).unwrap_or(line),
-            line.get(at..)
-                .unwrap_or("")
-                .trim_start_matches(is_field_sep),
-        ),
+        Some(at) => (line.get(..at).unwrap_or(line), line.get(at..).unwrap_or("").trim_start_matches(is_field_sep)),
         None => (line, ""),
     };
     let (rest, flags) = extract_flags(args, escape);
-    CommandLine {
-        keyword,
-        flags,
-        rest: rest.trim().to_string(),
-    }
+    CommandLine { keyword, flags, rest: rest.trim().to_string() }
 }
 
 /// Pulls leading `--flag` words off `args`. A bare `--` ends the flags.
@@ -89,10 +80,7 @@ pub(crate) fn split_fields(rest: &str) -> Vec<String> {
     if rest.is_empty() {
         return Vec::new();
     }
-    rest.split(is_field_sep)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
+    rest.split(is_field_sep).filter(|s| !s.is_empty()).map(str::to_string).collect()
 }
 
 /// Splits on unquoted whitespace, keeping quotes and escapes in the words
@@ -190,32 +178,20 @@ mod tests {
     #[test]
     fn no_arguments() {
         let line = split_command("FROM", '\\');
-        assert_eq!(
-            (line.keyword, line.flags.len(), line.rest.as_str()),
-            ("FROM", 0, "")
-        );
-        assert_eq!(
-            split_command("RUN --mount=type=cache", '\\').flags,
-            ["--mount=type=cache"]
-        );
+        assert_eq!((line.keyword, line.flags.len(), line.rest.as_str()), ("FROM", 0, ""));
+        assert_eq!(split_command("RUN --mount=type=cache", '\\').flags, ["--mount=type=cache"]);
     }
 
     #[test]
     fn quoted_words_keep_quotes() {
-        assert_eq!(
-            quoted_words(r#"a=1 b="x y" c='p q' d=x\ y"#, '\\'),
-            ["a=1", "b=\"x y\"", "c='p q'", r"d=x\ y"]
-        );
+        assert_eq!(quoted_words(r#"a=1 b="x y" c='p q' d=x\ y"#, '\\'), ["a=1", "b=\"x y\"", "c='p q'", r"d=x\ y"]);
         assert_eq!(quoted_words(r#"e="" f"#, '\\'), ["e=\"\"", "f"]);
         assert_eq!(quoted_words(r#"g="a\"b""#, '\\'), [r#"g="a\"b""#]);
     }
 
     #[test]
     fn json_detection() {
-        assert_eq!(
-            json_array(r#"["a", "b c"]"#),
-            Ok(Json::Array(vec!["a".into(), "b c".into()]))
-        );
+        assert_eq!(json_array(r#"["a", "b c"]"#), Ok(Json::Array(vec!["a".into(), "b c".into()])));
         assert_eq!(json_array("echo [hi]"), Ok(Json::NotJson));
         assert_eq!(json_array(r#"["a",]"#), Ok(Json::NotJson));
         assert_eq!(json_array("[1, 2]"), Err(ErrorKind::JsonNotStrings));

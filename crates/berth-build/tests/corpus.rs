@@ -35,10 +35,7 @@ fn strip_source(mut value: Value) -> Value {
 }
 
 /// Walks the stages as a builder would, expanding every instruction.
-fn simulate(
-    dockerfile: &Dockerfile,
-    build_args: &BTreeMap<String, String>,
-) -> Result<Value, Error> {
+fn simulate(dockerfile: &Dockerfile, build_args: &BTreeMap<String, String>) -> Result<Value, Error> {
     let globals = dockerfile.resolve_global_args(build_args)?;
     let lexer = dockerfile.shell_words();
     let mut stage_envs: Vec<Vec<(String, String)>> = Vec::new();
@@ -46,28 +43,18 @@ fn simulate(
     for (index, stage) in dockerfile.stages.iter().enumerate() {
         let base = dockerfile.resolve_base(stage, &globals)?;
         let parent = dockerfile.base_stage(&base.base, index);
-        let mut env = parent
-            .and_then(|p| stage_envs.get(p).cloned())
-            .unwrap_or_default();
+        let mut env = parent.and_then(|p| stage_envs.get(p).cloned()).unwrap_or_default();
         let mut args: Vec<(String, String)> = Vec::new();
         let mut expanded = Vec::new();
         for instruction in &stage.instructions {
-            let scope = Overlay {
-                top: &env,
-                base: &args,
-            };
+            let scope = Overlay { top: &env, base: &args };
             let at = |kind| {
-                let location = berth_build::Location {
-                    file: dockerfile.file.clone(),
-                    line: instruction.line(),
-                    instruction: Some(instruction.keyword().to_string()),
-                };
+                let location =
+                    berth_build::Location { file: dockerfile.file.clone(), line: instruction.line(), instruction: Some(instruction.keyword().to_string()) };
                 Error::new(location, kind)
             };
             if let Instruction::Arg(arg) = instruction {
-                let resolved = arg
-                    .resolve(&lexer, &scope, build_args, &globals)
-                    .map_err(at)?;
+                let resolved = arg.resolve(&lexer, &scope, build_args, &globals).map_err(at)?;
                 for r in &resolved {
                     if let Some(value) = &r.value {
                         args.push((r.name.clone(), value.clone()));
@@ -80,9 +67,7 @@ fn simulate(
             if let Instruction::Env(e) = &done {
                 env.extend(e.vars.iter().map(|kv| (kv.key.clone(), kv.value.clone())));
             }
-            expanded.push(strip_source(
-                serde_json::to_value(&done).unwrap_or_default(),
-            ));
+            expanded.push(strip_source(serde_json::to_value(&done).unwrap_or_default()));
         }
         stage_envs.push(env);
         stages.push(json!({
@@ -120,10 +105,7 @@ fn check(case: &Path, actual: &Value, expected: &Value) -> Result<(), String> {
         (Some(want), None) => Err(format!("parsed, but expected an error containing {want:?}")),
         (None, Some(got)) => Err(format!("unexpected error: {got}")),
         (None, None) if actual == expected => Ok(()),
-        (None, None) => Err(format!(
-            "output differs; actual:\n{}",
-            serde_json::to_string_pretty(actual).unwrap_or_default()
-        )),
+        (None, None) => Err(format!("output differs; actual:\n{}", serde_json::to_string_pretty(actual).unwrap_or_default())),
     }
     .map_err(|e| format!("{}: {e}", case.display()))
 }
@@ -131,21 +113,10 @@ fn check(case: &Path, actual: &Value, expected: &Value) -> Result<(), String> {
 #[test]
 fn dockerfile_corpus() {
     let bless = std::env::var("BLESS").is_ok_and(|v| v == "1");
-    let mut cases: Vec<PathBuf> = fs::read_dir(corpus_dir())
-        .map(|dir| {
-            dir.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.join("Dockerfile").is_file())
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut cases: Vec<PathBuf> =
+        fs::read_dir(corpus_dir()).map(|dir| dir.flatten().map(|e| e.path()).filter(|p| p.join("Dockerfile").is_file()).collect()).unwrap_or_default();
     cases.sort();
-    assert!(
-        cases.len() >= 35,
-        "corpus has only {} cases in {}",
-        cases.len(),
-        corpus_dir().display()
-    );
+    assert!(cases.len() >= 35, "corpus has only {} cases in {}", cases.len(), corpus_dir().display());
     let mut failures = Vec::new();
     for case in &cases {
         let actual = render(case);
@@ -159,21 +130,13 @@ fn dockerfile_corpus() {
         }
         let expected = fs::read_to_string(&path)
             .map_err(|e| format!("{}: {e}", path.display()))
-            .and_then(|t| {
-                serde_json::from_str::<Value>(&t).map_err(|e| format!("{}: {e}", path.display()))
-            });
+            .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| format!("{}: {e}", path.display())));
         match expected {
             Ok(expected) => failures.extend(check(case, &actual, &expected).err()),
             Err(e) => failures.push(e),
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {} corpus cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n\n")
-    );
+    assert!(failures.is_empty(), "{} of {} corpus cases failed:\n{}", failures.len(), cases.len(), failures.join("\n\n"));
 }
 
 #[test]

@@ -53,10 +53,7 @@ struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (self.0 >> 33) as usize
     }
 }
@@ -64,11 +61,7 @@ impl Rng {
 fn mutate(text: &str, rng: &mut Rng) -> String {
     let mut chars: Vec<char> = text.chars().collect();
     for _ in 0..=rng.next() % 4 {
-        let at = if chars.is_empty() {
-            0
-        } else {
-            rng.next() % (chars.len() + 1)
-        };
+        let at = if chars.is_empty() { 0 } else { rng.next() % (chars.len() + 1) };
         match rng.next() % 3 {
             0 if at < chars.len() => {
                 let len = (rng.next() % 8).min(chars.len() - at);
@@ -84,10 +77,7 @@ fn mutate(text: &str, rng: &mut Rng) -> String {
 }
 
 fn exercise(text: &str) {
-    let env = vec![
-        ("A".to_string(), "x y".to_string()),
-        ("E".to_string(), String::new()),
-    ];
+    let env = vec![("A".to_string(), "x y".to_string()), ("E".to_string(), String::new())];
     if let Ok(d) = Dockerfile::parse(text) {
         let globals = d.resolve_global_args(&env).unwrap_or_default();
         let lexer = d.shell_words();
@@ -113,13 +103,8 @@ fn exercise(text: &str) {
 #[test]
 fn mutated_corpus_never_panics() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/dockerfiles");
-    let mut seeds: Vec<String> = fs::read_dir(&root)
-        .map(|dir| {
-            dir.flatten()
-                .filter_map(|e| fs::read_to_string(e.path().join("Dockerfile")).ok())
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut seeds: Vec<String> =
+        fs::read_dir(&root).map(|dir| dir.flatten().filter_map(|e| fs::read_to_string(e.path().join("Dockerfile")).ok()).collect()).unwrap_or_default();
     seeds.sort();
     assert!(!seeds.is_empty(), "no corpus found in {}", root.display());
     let mut rng = Rng(0x5eed);
@@ -137,29 +122,18 @@ fn mutated_corpus_never_panics() {
             slowest = slowest.max(t.elapsed());
         }
     }
-    assert!(
-        slowest < Duration::from_secs(2),
-        "slowest input took {slowest:?}"
-    );
+    assert!(slowest < Duration::from_secs(2), "slowest input took {slowest:?}");
     assert!(started.elapsed() < Duration::from_secs(120));
 }
 
 #[test]
 fn hostile_inputs_are_bounded() {
-    let deep = format!(
-        "FROM a\nENV X={}x{}\n",
-        "${A:-".repeat(10_000),
-        "}".repeat(10_000)
-    );
+    let deep = format!("FROM a\nENV X={}x{}\n", "${A:-".repeat(10_000), "}".repeat(10_000));
     let d = Dockerfile::parse(&deep);
     assert!(d.is_ok());
     if let Ok(d) = d {
         let env = Vec::<(String, String)>::new();
-        let expanded = d
-            .stages
-            .first()
-            .and_then(|s| s.instructions.first())
-            .map(|i| d.expand(i, &env));
+        let expanded = d.stages.first().and_then(|s| s.instructions.first()).map(|i| d.expand(i, &env));
         assert!(matches!(expanded, Some(Err(_))), "{expanded:?}");
     }
     let doubling: String = (0..64).map(|_| "ARG A=$A$A$A$A\n").collect::<String>() + "FROM x\n";

@@ -92,7 +92,12 @@ impl ImageStore {
             }
             let tags: Vec<String> = item.tags.iter().map(|t| t.familiar()).collect();
             legacy.push(LegacyEntry { config: blob_path(&rec.id), repo_tags: Some(tags.clone()), layers: layer_paths });
-            let manifest_size = self.content().path(&Digest::parse(&rec.manifest_digest).map_err(|e| ImageError::Invalid(e.to_string()))?).metadata().map(|m| m.len()).unwrap_or(0);
+            let manifest_size = self
+                .content()
+                .path(&Digest::parse(&rec.manifest_digest).map_err(|e| ImageError::Invalid(e.to_string()))?)
+                .metadata()
+                .map(|m| m.len())
+                .unwrap_or(0);
             let refs: Vec<Option<&Reference>> = if item.tags.is_empty() { vec![None] } else { item.tags.iter().map(Some).collect() };
             for r in refs {
                 let annotations = r.map(|r| {
@@ -110,7 +115,10 @@ impl ImageStore {
                 });
             }
             for t in &item.tags {
-                repositories.entry(t.familiar_repository()).or_default().insert(t.tag.clone().unwrap_or_default(), rec.id.trim_start_matches("sha256:").to_string());
+                repositories
+                    .entry(t.familiar_repository())
+                    .or_default()
+                    .insert(t.tag.clone().unwrap_or_default(), rec.id.trim_start_matches("sha256:").to_string());
             }
         }
         let idx = Index { schema_version: 2, media_type: Some(MEDIA_OCI_INDEX.into()), manifests: index };
@@ -237,7 +245,14 @@ impl ImageStore {
         Ok(streamed)
     }
 
-    fn load_one(&self, streamed: &mut Streamed, config_path: &str, layer_paths: &[String], tags: &[String], expected: Option<&Digest>) -> Result<Loaded, ImageError> {
+    fn load_one(
+        &self,
+        streamed: &mut Streamed,
+        config_path: &str,
+        layer_paths: &[String],
+        tags: &[String],
+        expected: Option<&Digest>,
+    ) -> Result<Loaded, ImageError> {
         let config_bytes = streamed.read_limited(config_path)?;
         let id = Digest::of(&config_bytes);
         if let Some(want) = expected {
@@ -247,9 +262,14 @@ impl ImageStore {
         }
         let config: ImageConfig = serde_json::from_slice(&config_bytes).map_err(|e| ImageError::Invalid(format!("image config {config_path}: {e}")))?;
         if config.rootfs.diff_ids.len() != layer_paths.len() {
-            return Err(ImageError::Invalid(format!("image {id}: {} layers in the archive, {} in the config", layer_paths.len(), config.rootfs.diff_ids.len())));
+            return Err(ImageError::Invalid(format!(
+                "image {id}: {} layers in the archive, {} in the config",
+                layer_paths.len(),
+                config.rootfs.diff_ids.len()
+            )));
         }
-        let diff_ids: Vec<Digest> = config.rootfs.diff_ids.iter().map(|d| Digest::parse(d).map_err(|e| ImageError::Invalid(e.to_string()))).collect::<Result<_, _>>()?;
+        let diff_ids: Vec<Digest> =
+            config.rootfs.diff_ids.iter().map(|d| Digest::parse(d).map_err(|e| ImageError::Invalid(e.to_string()))).collect::<Result<_, _>>()?;
         let chains = chain_ids(&diff_ids);
         let mut layers = Vec::new();
         for (i, path) in layer_paths.iter().enumerate() {

@@ -29,4 +29,3 @@ impl ImageError {
         Self::Io { path: path.to_path_buf(), source }
     }
 }
-

@@ -31,12 +31,7 @@ impl ImageStore {
         let (blob_digest, blob_size) = (info.diff_id.clone(), info.size);
         let mut config = ImageConfig::new_for_host();
         config.rootfs.diff_ids = vec![info.diff_id.to_string()];
-        config.history = vec![History {
-            created: config.created.clone(),
-            created_by: String::new(),
-            comment: "Imported from -".into(),
-            ..Default::default()
-        }];
+        config.history = vec![History { created: config.created.clone(), created_by: String::new(), comment: "Imported from -".into(), ..Default::default() }];
         edit(&mut config);
         let bytes = serde_json::to_vec(&config).map_err(|e| ImageError::Invalid(e.to_string()))?;
         let layer = LayerRecord {

@@ -46,12 +46,7 @@ pub struct LayerStore {
 impl LayerStore {
     /// Opens (creating) the layer dirs under `root`.
     pub fn open(root: &Path) -> Result<Self, ImageError> {
-        let s = Self {
-            root: root.to_path_buf(),
-            layers: root.join("layers"),
-            links: root.join("l"),
-            tmp: root.join("tmp"),
-        };
+        let s = Self { root: root.to_path_buf(), layers: root.join("layers"), links: root.join("l"), tmp: root.join("tmp") };
         for d in [&s.layers, &s.links, &s.tmp, &s.empty_dir()] {
             std::fs::create_dir_all(d).map_err(|e| ImageError::io(d, e))?;
         }
@@ -244,10 +239,8 @@ impl LayerStore {
     /// lost it.
     fn ensure_link(&self, chain: &Digest) -> Result<PathBuf, ImageError> {
         let meta_path = self.dir(chain).join("layer.json");
-        let meta: serde_json::Value = std::fs::read(&meta_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(|| ImageError::NotFound(format!("layer {chain}")))?;
+        let meta: serde_json::Value =
+            std::fs::read(&meta_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(|| ImageError::NotFound(format!("layer {chain}")))?;
         let short = meta["link"].as_str().unwrap_or_default().to_string();
         if short.is_empty() || !short.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(ImageError::Invalid(format!("layer {chain} has a bad link")));
@@ -263,12 +256,9 @@ impl LayerStore {
     /// The diff id and size recorded for a layer.
     pub fn info(&self, chain: &Digest) -> Result<LayerInfo, ImageError> {
         let meta_path = self.dir(chain).join("layer.json");
-        let meta: serde_json::Value = std::fs::read(&meta_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(|| ImageError::NotFound(format!("layer {chain}")))?;
-        let diff_id = Digest::parse(meta["diff_id"].as_str().unwrap_or_default())
-            .map_err(|e| ImageError::Invalid(e.to_string()))?;
+        let meta: serde_json::Value =
+            std::fs::read(&meta_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(|| ImageError::NotFound(format!("layer {chain}")))?;
+        let diff_id = Digest::parse(meta["diff_id"].as_str().unwrap_or_default()).map_err(|e| ImageError::Invalid(e.to_string()))?;
         Ok(LayerInfo { chain_id: chain.clone(), diff_id, size: meta["size"].as_u64().unwrap_or(0), rebuildable: self.rebuildable(chain) })
     }
 
@@ -291,9 +281,7 @@ impl LayerStore {
     /// The chain ids of every registered layer.
     pub fn all(&self) -> Vec<Digest> {
         let Ok(rd) = std::fs::read_dir(&self.layers) else { return Vec::new() };
-        rd.filter_map(|e| e.ok())
-            .filter_map(|e| Digest::parse(&format!("sha256:{}", e.file_name().to_string_lossy())).ok())
-            .collect()
+        rd.filter_map(|e| e.ok()).filter_map(|e| Digest::parse(&format!("sha256:{}", e.file_name().to_string_lossy())).ok()).collect()
     }
 
     /// Removes leftovers of interrupted work (temp layers, half-deleted layers).

@@ -35,11 +35,7 @@ pub struct MetaDb {
 }
 
 fn decode<T: DeserializeOwned>(table: &Table, key: &str, bytes: &[u8]) -> Result<T, MetaError> {
-    serde_json::from_slice(bytes).map_err(|source| MetaError::Corrupt {
-        table: table.to_string(),
-        key: key.to_string(),
-        source,
-    })
+    serde_json::from_slice(bytes).map_err(|source| MetaError::Corrupt { table: table.to_string(), key: key.to_string(), source })
 }
 
 impl MetaDb {
@@ -102,11 +98,7 @@ impl MetaDb {
 
 /// Writes a record inside a transaction.
 pub fn put_in<T: Serialize>(txn: &WriteTransaction, table: Table, key: &str, value: &T) -> Result<(), MetaError> {
-    let bytes = serde_json::to_vec(value).map_err(|source| MetaError::Corrupt {
-        table: table.to_string(),
-        key: key.to_string(),
-        source,
-    })?;
+    let bytes = serde_json::to_vec(value).map_err(|source| MetaError::Corrupt { table: table.to_string(), key: key.to_string(), source })?;
     let mut t = txn.open_table(table)?;
     t.insert(key, bytes.as_slice())?;
     Ok(())
@@ -144,11 +136,7 @@ mod tests {
         let db = MetaDb::open(&dir.path().join("db")).unwrap();
         let r: Result<(), MetaError> = db.write(|txn| {
             put_in(txn, T, "x", &1u32)?;
-            Err(MetaError::Corrupt {
-                table: "t".into(),
-                key: "x".into(),
-                source: serde_json::from_str::<u32>("x").unwrap_err(),
-            })
+            Err(MetaError::Corrupt { table: "t".into(), key: "x".into(), source: serde_json::from_str::<u32>("x").unwrap_err() })
         });
         assert!(r.is_err());
         assert_eq!(db.get::<u32>(T, "x").unwrap(), None);

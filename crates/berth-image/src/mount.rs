@@ -25,12 +25,7 @@ impl OverlayMount {
     /// commit can turn back into a layer tar.
     pub fn options(&self) -> String {
         let lowers: Vec<String> = self.lowers.iter().map(|p| p.display().to_string()).collect();
-        format!(
-            "lowerdir={},upperdir={},workdir={},index=off,redirect_dir=off,metacopy=off",
-            lowers.join(":"),
-            self.upper.display(),
-            self.work.display()
-        )
+        format!("lowerdir={},upperdir={},workdir={},index=off,redirect_dir=off,metacopy=off", lowers.join(":"), self.upper.display(), self.work.display())
     }
 
     /// Mounts at `target` (which must exist), once an earlier mount of the same upper dir

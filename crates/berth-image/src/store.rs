@@ -110,9 +110,7 @@ impl ImageStore {
     /// given (its digest is the image id); a manifest is written when none is given.
     pub fn create_image(&self, config: &[u8], layers: Vec<LayerRecord>, manifest: Option<Vec<u8>>, parent: &str) -> Result<ImageRecord, ImageError> {
         let parsed: ImageConfig = serde_json::from_slice(config).map_err(|e| ImageError::Invalid(format!("image config: {e}")))?;
-        if parsed.rootfs.diff_ids.len() != layers.len()
-            || parsed.rootfs.diff_ids.iter().zip(&layers).any(|(a, b)| *a != b.diff_id)
-        {
+        if parsed.rootfs.diff_ids.len() != layers.len() || parsed.rootfs.diff_ids.iter().zip(&layers).any(|(a, b)| *a != b.diff_id) {
             return Err(ImageError::Invalid("layers from manifest don't match image configuration".into()));
         }
         let _guard = self.gc.lock().unwrap_or_else(|p| p.into_inner());
@@ -122,12 +120,7 @@ impl ImageStore {
             None => build_manifest(&config_digest, config.len() as u64, &layers)?,
         };
         let manifest_digest = self.content.put(&manifest_bytes)?;
-        let created = parsed
-            .created
-            .as_deref()
-            .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-            .map(|t| t.timestamp())
-            .unwrap_or(0);
+        let created = parsed.created.as_deref().and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok()).map(|t| t.timestamp()).unwrap_or(0);
         let id = config_digest.to_string();
         let existing: Option<ImageRecord> = self.meta.get(IMAGES, &id)?;
         let record = ImageRecord {
@@ -317,9 +310,7 @@ fn get_in<T: serde::de::DeserializeOwned>(txn: &redb::WriteTransaction, table: T
     let t = txn.open_table(table).map_err(|e| crate::meta::MetaError::from(e))?;
     let v = t.get(key).map_err(|e| crate::meta::MetaError::from(e))?;
     match v {
-        Some(v) => serde_json::from_slice(v.value())
-            .map(Some)
-            .map_err(|e| ImageError::Invalid(format!("corrupt record {key}: {e}"))),
+        Some(v) => serde_json::from_slice(v.value()).map(Some).map_err(|e| ImageError::Invalid(format!("corrupt record {key}: {e}"))),
         None => Ok(None),
     }
 }
@@ -329,22 +320,10 @@ pub fn build_manifest(config: &Digest, config_size: u64, layers: &[LayerRecord])
     let m = Manifest {
         schema_version: 2,
         media_type: Some(MEDIA_OCI_MANIFEST.to_string()),
-        config: Descriptor {
-            media_type: MEDIA_OCI_CONFIG.to_string(),
-            digest: config.to_string(),
-            size: config_size,
-            annotations: None,
-            platform: None,
-        },
+        config: Descriptor { media_type: MEDIA_OCI_CONFIG.to_string(), digest: config.to_string(), size: config_size, annotations: None, platform: None },
         layers: layers
             .iter()
-            .map(|l| Descriptor {
-                media_type: l.media_type.clone(),
-                digest: l.blob.clone(),
-                size: l.blob_size,
-                annotations: None,
-                platform: None,
-            })
+            .map(|l| Descriptor { media_type: l.media_type.clone(), digest: l.blob.clone(), size: l.blob_size, annotations: None, platform: None })
             .collect(),
         annotations: None,
     };

@@ -69,9 +69,7 @@ pub fn ensure(nl: &mut dyn Netlink, spec: &BridgeSpec, tag: &Tag) -> Result<Ensu
 }
 
 fn configure_new(nl: &mut dyn Netlink, spec: &BridgeSpec) -> Result<(), BridgeError> {
-    let link = nl
-        .link(&spec.name)?
-        .ok_or_else(|| NetlinkError::new(format!("find bridge {}", spec.name), std::io::Error::from_raw_os_error(libc::ENODEV)))?;
+    let link = nl.link(&spec.name)?.ok_or_else(|| NetlinkError::new(format!("find bridge {}", spec.name), std::io::Error::from_raw_os_error(libc::ENODEV)))?;
     nl.set_alias(link.index, &spec.alias)?;
     nl.add_address(link.index, spec.gateway, spec.subnet.prefix())?;
     nl.set_up(link.index)?;
@@ -105,12 +103,7 @@ mod tests {
     use crate::netlink::NetlinkOpener;
 
     fn spec() -> BridgeSpec {
-        BridgeSpec {
-            name: "bt0".into(),
-            alias: "berth:bt0".into(),
-            gateway: Ipv4Addr::new(10, 77, 0, 1),
-            subnet: "10.77.0.0/16".parse().expect("cidr"),
-        }
+        BridgeSpec { name: "bt0".into(), alias: "berth:bt0".into(), gateway: Ipv4Addr::new(10, 77, 0, 1), subnet: "10.77.0.0/16".parse().expect("cidr") }
     }
 
     #[test]
@@ -119,10 +112,7 @@ mod tests {
         let tag = Tag::new("bt0");
         let mut nl = fake.host().expect("host");
         assert_eq!(ensure(nl.as_mut(), &spec(), &tag).expect("create"), Ensured::Created);
-        assert_eq!(
-            fake.log(),
-            vec!["host: add_bridge bt0", "host: set_alias 2 berth:bt0", "host: add_address 2 10.77.0.1/16", "host: set_up 2"]
-        );
+        assert_eq!(fake.log(), vec!["host: add_bridge bt0", "host: set_alias 2 berth:bt0", "host: add_address 2 10.77.0.1/16", "host: set_up 2"]);
         assert_eq!(ensure(nl.as_mut(), &spec(), &tag).expect("adopt"), Ensured::Existing);
         assert_eq!(fake.log().len(), 4, "an existing, configured bridge needs no change");
         assert!(remove(nl.as_mut(), "bt0", &tag).expect("remove"));

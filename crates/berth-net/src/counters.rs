@@ -60,10 +60,7 @@ mod tests {
             std::fs::write(stats.join(name), format!("{}\n", i + 1)).expect("write");
         }
         let c = container_side(dir.path(), "bv1").expect("read");
-        assert_eq!(
-            c,
-            IfCounters { rx_bytes: 5, rx_packets: 6, rx_errors: 7, rx_dropped: 8, tx_bytes: 1, tx_packets: 2, tx_errors: 3, tx_dropped: 4 }
-        );
+        assert_eq!(c, IfCounters { rx_bytes: 5, rx_packets: 6, rx_errors: 7, rx_dropped: 8, tx_bytes: 1, tx_packets: 2, tx_errors: 3, tx_dropped: 4 });
         assert!(container_side(dir.path(), "gone").is_err());
         assert!(container_side(dir.path(), "../bv1").is_err());
         std::fs::write(stats.join("rx_bytes"), "x\n").expect("write");

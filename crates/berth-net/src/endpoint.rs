@@ -64,9 +64,9 @@ pub fn attach(opener: &dyn NetlinkOpener, spec: &VethSpec) -> Result<(), Endpoin
 }
 
 fn configure_host_side(host: &mut dyn Netlink, spec: &VethSpec, bridge: u32) -> Result<(), EndpointError> {
-    let link = host.link(&spec.host_name)?.ok_or_else(|| {
-        NetlinkError::new(format!("find veth {}", spec.host_name), std::io::Error::from_raw_os_error(libc::ENODEV))
-    })?;
+    let link = host
+        .link(&spec.host_name)?
+        .ok_or_else(|| NetlinkError::new(format!("find veth {}", spec.host_name), std::io::Error::from_raw_os_error(libc::ENODEV)))?;
     host.set_alias(link.index, &spec.alias)?;
     host.set_master(link.index, bridge)?;
     host.set_up(link.index)?;
@@ -75,9 +75,9 @@ fn configure_host_side(host: &mut dyn Netlink, spec: &VethSpec, bridge: u32) -> 
 
 fn configure_inside(opener: &dyn NetlinkOpener, spec: &VethSpec) -> Result<(), EndpointError> {
     let mut ns = opener.netns(&spec.netns)?;
-    let link = ns.link(&spec.ifname)?.ok_or_else(|| {
-        NetlinkError::new(format!("find {} in {}", spec.ifname, spec.netns.display()), std::io::Error::from_raw_os_error(libc::ENODEV))
-    })?;
+    let link = ns
+        .link(&spec.ifname)?
+        .ok_or_else(|| NetlinkError::new(format!("find {} in {}", spec.ifname, spec.netns.display()), std::io::Error::from_raw_os_error(libc::ENODEV)))?;
     ns.add_address(link.index, spec.ip, spec.prefix)?;
     ns.set_up(link.index)?;
     if let Some(gw) = spec.default_route {

@@ -87,12 +87,8 @@ pub fn render(table: &str, rs: &Ruleset) -> Result<String, FirewallError> {
     let _ = writeln!(s, "table ip {table} {{");
     let bridges: Vec<String> = rs.bridges.iter().map(|b| format!("\"{}\"", b.bridge)).collect();
     let from_outside = if bridges.is_empty() { String::new() } else { format!(" iifname != {{ {} }}", bridges.join(", ")) };
-    chain(&mut s, "prerouting", "type nat hook prerouting priority dstnat; policy accept;", &[format!(
-        "fib daddr type local{from_outside} jump published"
-    )]);
-    chain(&mut s, "output", "type nat hook output priority -100; policy accept;", &[
-        "fib daddr type local ip daddr != 127.0.0.0/8 jump published".to_string(),
-    ]);
+    chain(&mut s, "prerouting", "type nat hook prerouting priority dstnat; policy accept;", &[format!("fib daddr type local{from_outside} jump published")]);
+    chain(&mut s, "output", "type nat hook output priority -100; policy accept;", &["fib daddr type local ip daddr != 127.0.0.0/8 jump published".to_string()]);
     let mut published: Vec<String> = Vec::new();
     let mut dnat = rs.dnat.clone();
     dnat.sort();
@@ -104,12 +100,8 @@ pub fn render(table: &str, rs: &Ruleset) -> Result<String, FirewallError> {
         published.push(format!("{dst}{} dport {} dnat to {}:{}", d.proto, d.host_port, d.container_ip, d.container_port));
     }
     chain(&mut s, "published", "", &published);
-    let masq: Vec<String> = rs
-        .bridges
-        .iter()
-        .filter(|b| b.masquerade && !b.internal)
-        .map(|b| format!("ip saddr {} oifname != \"{}\" masquerade", b.subnet, b.bridge))
-        .collect();
+    let masq: Vec<String> =
+        rs.bridges.iter().filter(|b| b.masquerade && !b.internal).map(|b| format!("ip saddr {} oifname != \"{}\" masquerade", b.subnet, b.bridge)).collect();
     chain(&mut s, "postrouting", "type nat hook postrouting priority srcnat; policy accept;", &masq);
     chain(&mut s, "forward", "type filter hook forward priority filter; policy accept;", &forward_rules(rs));
     s.push_str("}\n");
@@ -196,13 +188,8 @@ impl Default for NftCommand {
 impl Nft for NftCommand {
     fn apply(&self, script: &str) -> Result<(), FirewallError> {
         let spawn_err = |source| FirewallError::Spawn { binary: self.binary.display().to_string(), source };
-        let mut child = Command::new(&self.binary)
-            .args(["-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(spawn_err)?;
+        let mut child =
+            Command::new(&self.binary).args(["-f", "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().map_err(spawn_err)?;
         if let Some(mut stdin) = child.stdin.take() {
             stdin.write_all(script.as_bytes()).map_err(spawn_err)?;
         }
@@ -241,12 +228,38 @@ mod tests {
     fn ruleset() -> Ruleset {
         Ruleset {
             bridges: vec![
-                BridgeRules { bridge: "bt0".into(), subnet: "10.77.0.0/16".parse().expect("cidr"), internal: false, masquerade: true, icc: true, ports: vec!["bv1".into(), "bv2".into()] },
-                BridgeRules { bridge: "berth-1a".into(), subnet: "10.78.0.0/16".parse().expect("cidr"), internal: true, masquerade: true, icc: true, ports: Vec::new() },
+                BridgeRules {
+                    bridge: "bt0".into(),
+                    subnet: "10.77.0.0/16".parse().expect("cidr"),
+                    internal: false,
+                    masquerade: true,
+                    icc: true,
+                    ports: vec!["bv1".into(), "bv2".into()],
+                },
+                BridgeRules {
+                    bridge: "berth-1a".into(),
+                    subnet: "10.78.0.0/16".parse().expect("cidr"),
+                    internal: true,
+                    masquerade: true,
+                    icc: true,
+                    ports: Vec::new(),
+                },
             ],
             dnat: vec![
-                DnatRule { proto: Proto::Tcp, host_ip: Ipv4Addr::UNSPECIFIED, host_port: 18080, container_ip: Ipv4Addr::new(10, 77, 0, 2), container_port: 8080 },
-                DnatRule { proto: Proto::Udp, host_ip: Ipv4Addr::new(192, 0, 2, 9), host_port: 53, container_ip: Ipv4Addr::new(10, 77, 0, 3), container_port: 53 },
+                DnatRule {
+                    proto: Proto::Tcp,
+                    host_ip: Ipv4Addr::UNSPECIFIED,
+                    host_port: 18080,
+                    container_ip: Ipv4Addr::new(10, 77, 0, 2),
+                    container_port: 8080,
+                },
+                DnatRule {
+                    proto: Proto::Udp,
+                    host_ip: Ipv4Addr::new(192, 0, 2, 9),
+                    host_port: 53,
+                    container_ip: Ipv4Addr::new(10, 77, 0, 3),
+                    container_port: 53,
+                },
                 DnatRule { proto: Proto::Tcp, host_ip: Ipv4Addr::LOCALHOST, host_port: 9000, container_ip: Ipv4Addr::new(10, 77, 0, 3), container_port: 80 },
             ],
         }
@@ -255,7 +268,10 @@ mod tests {
     #[test]
     fn renders_one_replaceable_table() {
         let s = render("berth-bt0", &ruleset()).expect("render");
-        assert!(s.starts_with("table ip berth-bt0 {}\ndelete table ip berth-bt0\ntable bridge berth-bt0 {}\ndelete table bridge berth-bt0\ntable ip berth-bt0 {\n"), "{s}");
+        assert!(
+            s.starts_with("table ip berth-bt0 {}\ndelete table ip berth-bt0\ntable bridge berth-bt0 {}\ndelete table bridge berth-bt0\ntable ip berth-bt0 {\n"),
+            "{s}"
+        );
         for want in [
             "fib daddr type local iifname != { \"bt0\", \"berth-1a\" } jump published",
             "fib daddr type local ip daddr != 127.0.0.0/8 jump published",

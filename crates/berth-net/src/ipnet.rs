@@ -78,9 +78,7 @@ impl Ipv4Net {
         }
         let count = 1u64 << (prefix - self.prefix);
         let step = 1u64 << (32 - u32::from(prefix));
-        (0..count)
-            .filter_map(|i| Ipv4Net::new(Ipv4Addr::from(u32::from(self.addr).wrapping_add((i * step) as u32)), prefix))
-            .collect()
+        (0..count).filter_map(|i| Ipv4Net::new(Ipv4Addr::from(u32::from(self.addr).wrapping_add((i * step) as u32)), prefix)).collect()
     }
 }
 

@@ -85,9 +85,7 @@ pub fn parse_binding(key: &str, host_ip: &str, host_port: &str) -> Result<PortRe
         "" | "0.0.0.0" => Ipv4Addr::UNSPECIFIED,
         other => match other.parse::<Ipv4Addr>() {
             Ok(ip) => ip,
-            Err(_) if other.contains(':') => {
-                return Err(PortError::Invalid(format!("invalid host IP {other}: IPv6 port publishing is not supported")))
-            }
+            Err(_) if other.contains(':') => return Err(PortError::Invalid(format!("invalid host IP {other}: IPv6 port publishing is not supported"))),
             Err(_) => return Err(PortError::Invalid(format!("invalid IP address: {other}"))),
         },
     };

@@ -95,17 +95,38 @@ fn rendered_rulesets_are_accepted_by_nft() {
     require_root();
     let rs = Ruleset {
         bridges: vec![
-            BridgeRules { bridge: "bnt0".into(), subnet: "10.251.0.0/16".parse().unwrap(), internal: false, masquerade: true, icc: true, ports: vec!["bvnt1".into()] },
-            BridgeRules { bridge: "berth-0a1b2c3d4".into(), subnet: "10.252.0.0/16".parse().unwrap(), internal: true, masquerade: true, icc: false, ports: vec!["bvnt2".into(), "bvnt3".into()] },
+            BridgeRules {
+                bridge: "bnt0".into(),
+                subnet: "10.251.0.0/16".parse().unwrap(),
+                internal: false,
+                masquerade: true,
+                icc: true,
+                ports: vec!["bvnt1".into()],
+            },
+            BridgeRules {
+                bridge: "berth-0a1b2c3d4".into(),
+                subnet: "10.252.0.0/16".parse().unwrap(),
+                internal: true,
+                masquerade: true,
+                icc: false,
+                ports: vec!["bvnt2".into(), "bvnt3".into()],
+            },
         ],
         dnat: vec![
             DnatRule { proto: Proto::Tcp, host_ip: Ipv4Addr::UNSPECIFIED, host_port: 18080, container_ip: Ipv4Addr::new(10, 251, 0, 2), container_port: 8080 },
-            DnatRule { proto: Proto::Udp, host_ip: Ipv4Addr::new(192, 0, 2, 7), host_port: 5353, container_ip: Ipv4Addr::new(10, 251, 0, 3), container_port: 53 },
+            DnatRule {
+                proto: Proto::Udp,
+                host_ip: Ipv4Addr::new(192, 0, 2, 7),
+                host_port: 5353,
+                container_ip: Ipv4Addr::new(10, 251, 0, 3),
+                container_port: 53,
+            },
         ],
     };
     for rs in [rs, Ruleset::default()] {
         let script = render("berth-bntcheck", &rs).unwrap();
-        let mut child = Command::new("nft").args(["-c", "-f", "-"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("nft (Debian package nftables)");
+        let mut child =
+            Command::new("nft").args(["-c", "-f", "-"]).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("nft (Debian package nftables)");
         std::io::Write::write_all(child.stdin.as_mut().unwrap(), script.as_bytes()).unwrap();
         drop(child.stdin.take());
         let out = child.wait_with_output().unwrap();

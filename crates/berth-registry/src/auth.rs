@@ -60,23 +60,13 @@ impl Htpasswd {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let err = |reason: &str| AuthError::Line {
-                line: i + 1,
-                reason: reason.to_owned(),
-            };
-            let (user, hash) = line
-                .split_once(':')
-                .ok_or_else(|| err("expected user:hash"))?;
+            let err = |reason: &str| AuthError::Line { line: i + 1, reason: reason.to_owned() };
+            let (user, hash) = line.split_once(':').ok_or_else(|| err("expected user:hash"))?;
             if user.is_empty() {
                 return Err(err("empty user name"));
             }
-            if !["$2a$", "$2b$", "$2x$", "$2y$"]
-                .iter()
-                .any(|p| hash.starts_with(p))
-            {
-                return Err(err(&format!(
-                    "user {user:?} has a non-bcrypt hash; use htpasswd -B"
-                )));
+            if !["$2a$", "$2b$", "$2x$", "$2y$"].iter().any(|p| hash.starts_with(p)) {
+                return Err(err(&format!("user {user:?} has a non-bcrypt hash; use htpasswd -B")));
             }
             users.insert(user.to_owned(), hash.to_owned());
         }
@@ -85,10 +75,7 @@ impl Htpasswd {
 
     /// Reads and parses an htpasswd file.
     pub fn load(path: &Path) -> Result<Self, AuthError> {
-        let text = std::fs::read_to_string(path).map_err(|source| AuthError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|source| AuthError::Read { path: path.to_owned(), source })?;
         Self::parse(&text)
     }
 
@@ -117,12 +104,7 @@ impl AuthPolicy {
     /// allowed (a public pull, authenticated push registry); credentials that are sent are
     /// still checked, so `docker login` fails on a wrong password.
     pub fn new(htpasswd: Htpasswd, writes_only: bool) -> Self {
-        Self {
-            htpasswd,
-            writes_only,
-            verified: Mutex::new(HashSet::new()),
-            token: None,
-        }
+        Self { htpasswd, writes_only, verified: Mutex::new(HashSet::new()), token: None }
     }
 
     /// Switches the API to bearer tokens minted by `token`; the htpasswd file then guards the
@@ -225,20 +207,14 @@ fn parse_basic(value: &str) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(rest.trim())
-        .ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, password) = text.split_once(':')?;
     Some((user.to_owned(), password.to_owned()))
 }
 
 /// Middleware refusing requests the registry's policy does not allow.
-pub(crate) async fn middleware(
-    State(registry): State<Arc<Registry>>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub(crate) async fn middleware(State(registry): State<Arc<Registry>>, request: Request, next: Next) -> Response {
     if let Some(policy) = &registry.auth {
         let uri = request.uri();
         if let Err(e) = policy.check(request.method(), request.headers(), uri.path(), uri.query()).await {
@@ -259,68 +235,34 @@ mod tests {
     fn basic(user: &str, pass: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-        h.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_str(&format!("Basic {token}")).expect("header"),
-        );
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Basic {token}")).expect("header"));
         h
     }
 
     #[test]
     fn parse_refuses_non_bcrypt_and_skips_comments() {
-        assert_eq!(
-            Htpasswd::parse(&format!("# c\n\n{ALICE}\n"))
-                .expect("ok")
-                .len(),
-            1
-        );
+        assert_eq!(Htpasswd::parse(&format!("# c\n\n{ALICE}\n")).expect("ok").len(), 1);
         assert!(Htpasswd::parse("bob:$apr1$abc$def").is_err());
         assert!(Htpasswd::parse("bob").is_err());
     }
 
     #[tokio::test]
     async fn checks_credentials_from_apache_htpasswd() {
-        let p = Arc::new(AuthPolicy::new(
-            Htpasswd::parse(ALICE).expect("parse"),
-            false,
-        ));
-        assert!(p
-            .check(&Method::GET, &basic("alice", "s3cret pass"), "/v2/", None)
-            .await
-            .is_ok());
-        assert!(
-            p.check(&Method::GET, &basic("alice", "s3cret pass"), "/v2/", None)
-                .await
-                .is_ok(),
-            "cached"
-        );
-        assert!(p
-            .check(&Method::GET, &basic("alice", "wrong"), "/v2/", None)
-            .await
-            .is_err());
-        assert!(p
-            .check(&Method::GET, &basic("mallory", "s3cret pass"), "/v2/", None)
-            .await
-            .is_err());
+        let p = Arc::new(AuthPolicy::new(Htpasswd::parse(ALICE).expect("parse"), false));
+        assert!(p.check(&Method::GET, &basic("alice", "s3cret pass"), "/v2/", None).await.is_ok());
+        assert!(p.check(&Method::GET, &basic("alice", "s3cret pass"), "/v2/", None).await.is_ok(), "cached");
+        assert!(p.check(&Method::GET, &basic("alice", "wrong"), "/v2/", None).await.is_err());
+        assert!(p.check(&Method::GET, &basic("mallory", "s3cret pass"), "/v2/", None).await.is_err());
         assert!(p.check(&Method::GET, &HeaderMap::new(), "/v2/", None).await.is_err());
     }
 
     #[tokio::test]
     async fn writes_only_lets_anonymous_reads_through() {
-        let p = Arc::new(AuthPolicy::new(
-            Htpasswd::parse(ALICE).expect("parse"),
-            true,
-        ));
+        let p = Arc::new(AuthPolicy::new(Htpasswd::parse(ALICE).expect("parse"), true));
         assert!(p.check(&Method::GET, &HeaderMap::new(), "/v2/", None).await.is_ok());
         assert!(p.check(&Method::HEAD, &HeaderMap::new(), "/v2/", None).await.is_ok());
         assert!(p.check(&Method::PUT, &HeaderMap::new(), "/v2/", None).await.is_err());
-        assert!(p
-            .check(&Method::GET, &basic("alice", "wrong"), "/v2/", None)
-            .await
-            .is_err());
-        assert!(p
-            .check(&Method::POST, &basic("alice", "s3cret pass"), "/v2/", None)
-            .await
-            .is_ok());
+        assert!(p.check(&Method::GET, &basic("alice", "wrong"), "/v2/", None).await.is_err());
+        assert!(p.check(&Method::POST, &basic("alice", "s3cret pass"), "/v2/", None).await.is_ok());
     }
 }

@@ -29,9 +29,7 @@ impl Digest {
     /// Builds a digest from a 64-character lowercase hex string, as stored in file names.
     pub fn from_hex(hex: &str) -> Result<Self, DigestError> {
         if is_sha256_hex(hex) {
-            Ok(Self {
-                hex: hex.to_owned(),
-            })
+            Ok(Self { hex: hex.to_owned() })
         } else {
             Err(DigestError::Malformed(format!("sha256:{hex}")))
         }
@@ -44,9 +42,7 @@ impl Digest {
 
     /// Finishes a running hash, the way streamed uploads are digested.
     pub fn from_hasher(hasher: Sha256) -> Self {
-        Self {
-            hex: hex::encode(hasher.finalize()),
-        }
+        Self { hex: hex::encode(hasher.finalize()) }
     }
 
     /// The encoded part, used as the file name under `blobs/sha256/`.
@@ -77,9 +73,7 @@ impl FromStr for Digest {
         if !is_sha256_hex(encoded) {
             return Err(DigestError::Malformed(s.to_owned()));
         }
-        Ok(Self {
-            hex: encoded.to_owned(),
-        })
+        Ok(Self { hex: encoded.to_owned() })
     }
 }
 
@@ -95,20 +89,12 @@ fn is_sha256_hex(s: &str) -> bool {
 
 /// The image-spec grammar: `[a-z0-9]+([+._-][a-z0-9]+)*`.
 fn is_algorithm(s: &str) -> bool {
-    !s.is_empty()
-        && s.split(['+', '.', '_', '-']).all(|part| {
-            !part.is_empty()
-                && part
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        })
+    !s.is_empty() && s.split(['+', '.', '_', '-']).all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
 }
 
 /// The image-spec grammar: `[a-zA-Z0-9=_-]+`.
 fn is_encoded(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'))
 }
 
 #[cfg(test)]
@@ -139,19 +125,13 @@ mod tests {
             ":abc".to_owned(),
             String::new(),
         ] {
-            assert!(
-                matches!(bad.parse::<Digest>(), Err(DigestError::Malformed(_))),
-                "{bad}"
-            );
+            assert!(matches!(bad.parse::<Digest>(), Err(DigestError::Malformed(_))), "{bad}");
         }
     }
 
     #[test]
     fn other_algorithms_are_unsupported() {
         let s = format!("sha512:{EMPTY}{EMPTY}");
-        assert_eq!(
-            s.parse::<Digest>(),
-            Err(DigestError::Unsupported("sha512".into()))
-        );
+        assert_eq!(s.parse::<Digest>(), Err(DigestError::Unsupported("sha512".into())));
     }
 }

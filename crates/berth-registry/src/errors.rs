@@ -167,16 +167,10 @@ impl ApiError {
         use ErrorCode as C;
         match self {
             Self::BlobUnknown(_) => (StatusCode::NOT_FOUND, C::BlobUnknown),
-            Self::BlobUploadInvalid(_) | Self::Body(_) => {
-                (StatusCode::BAD_REQUEST, C::BlobUploadInvalid)
-            }
-            Self::UploadOutOfOrder { .. } => {
-                (StatusCode::RANGE_NOT_SATISFIABLE, C::BlobUploadInvalid)
-            }
+            Self::BlobUploadInvalid(_) | Self::Body(_) => (StatusCode::BAD_REQUEST, C::BlobUploadInvalid),
+            Self::UploadOutOfOrder { .. } => (StatusCode::RANGE_NOT_SATISFIABLE, C::BlobUploadInvalid),
             Self::BlobUploadUnknown(_) => (StatusCode::NOT_FOUND, C::BlobUploadUnknown),
-            Self::DigestInvalid(_) | Self::DigestMismatch { .. } => {
-                (StatusCode::BAD_REQUEST, C::DigestInvalid)
-            }
+            Self::DigestInvalid(_) | Self::DigestMismatch { .. } => (StatusCode::BAD_REQUEST, C::DigestInvalid),
             Self::ManifestBlobUnknown(_) => (StatusCode::NOT_FOUND, C::ManifestBlobUnknown),
             Self::ManifestInvalid(_) => (StatusCode::BAD_REQUEST, C::ManifestInvalid),
             Self::ManifestTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, C::ManifestInvalid),
@@ -227,8 +221,7 @@ impl IntoResponse for ApiError {
             entry["detail"] = detail;
         }
         let body = json!({ "errors": [entry] }).to_string();
-        let mut response =
-            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        let mut response = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
         let headers = response.headers_mut();
         match &self {
             Self::Unauthorized => {
@@ -242,11 +235,7 @@ impl IntoResponse for ApiError {
                     headers.insert(header::WWW_AUTHENTICATE, v);
                 }
             }
-            Self::UploadOutOfOrder {
-                location,
-                id,
-                offset,
-            } => {
+            Self::UploadOutOfOrder { location, id, offset } => {
                 crate::routes::upload_headers(headers, location, id, *offset);
             }
             Self::RangeNotSatisfiable { size } => {
@@ -281,9 +270,7 @@ mod tests {
     use super::*;
 
     async fn body_json(r: Response) -> Value {
-        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20)
-            .await
-            .expect("body");
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.expect("body");
         serde_json::from_slice(&bytes).expect("json")
     }
 
@@ -294,18 +281,13 @@ mod tests {
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
         let v = body_json(r).await;
         assert_eq!(v["errors"][0]["code"], "BLOB_UNKNOWN");
-        assert!(v["errors"][0]["detail"]["digest"]
-            .as_str()
-            .is_some_and(|d| d.starts_with("sha256:")));
+        assert!(v["errors"][0]["detail"]["digest"].as_str().is_some_and(|d| d.starts_with("sha256:")));
     }
 
     #[tokio::test]
     async fn unauthorized_carries_challenge_and_internal_hides_detail() {
         let r = ApiError::Unauthorized.into_response();
-        assert_eq!(
-            r.headers()[header::WWW_AUTHENTICATE],
-            "Basic realm=\"berth-registry\""
-        );
+        assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Basic realm=\"berth-registry\"");
         let r = ApiError::Internal("secret path /x".into()).into_response();
         assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let v = body_json(r).await;

@@ -53,10 +53,7 @@ pub struct GcReport {
 pub fn gc(root: &Path, dry_run: bool) -> Result<GcReport, GcError> {
     let storage = Storage::open_existing(root)?;
     let marked = mark(&storage)?;
-    let mut report = GcReport {
-        dry_run,
-        ..GcReport::default()
-    };
+    let mut report = GcReport { dry_run, ..GcReport::default() };
     let mut removed = HashSet::new();
     for blob in storage.all_blobs()? {
         if marked.contains(&blob) {
@@ -64,11 +61,7 @@ pub fn gc(root: &Path, dry_run: bool) -> Result<GcReport, GcError> {
             continue;
         }
         report.blobs_removed += 1;
-        report.bytes_freed += if dry_run {
-            storage.blob_size(&blob)?.unwrap_or(0)
-        } else {
-            storage.delete_blob(&blob)?
-        };
+        report.bytes_freed += if dry_run { storage.blob_size(&blob)?.unwrap_or(0) } else { storage.delete_blob(&blob)? };
         removed.insert(blob);
     }
     for repo in storage.list_repositories()? {
@@ -132,12 +125,6 @@ fn mark(storage: &Storage) -> StorageResult<HashSet<Digest>> {
 /// Read leniently: gc must not drop what a manifest points at because of an odd field.
 fn descriptor_digests(doc: &Value, one: &[&str], many: &[&str]) -> Vec<Digest> {
     let single = one.iter().map(|k| &doc[*k]);
-    let listed = many
-        .iter()
-        .flat_map(|k| doc[*k].as_array().into_iter().flatten());
-    single
-        .chain(listed)
-        .filter_map(|d| d["digest"].as_str())
-        .filter_map(|d| d.parse().ok())
-        .collect()
+    let listed = many.iter().flat_map(|k| doc[*k].as_array().into_iter().flatten());
+    single.chain(listed).filter_map(|d| d["digest"].as_str()).filter_map(|d| d.parse().ok()).collect()
 }

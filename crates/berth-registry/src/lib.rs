@@ -17,7 +17,6 @@
 //! - blobs never pass through memory whole: transfers stream in 1 MiB buffers.
 
 mod auth;
-pub mod token;
 pub mod client;
 mod digest;
 mod errors;
@@ -31,6 +30,7 @@ mod sessions;
 mod storage;
 mod stream;
 mod task;
+pub mod token;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -55,11 +55,7 @@ pub struct Registry {
 impl Registry {
     /// Opens (creating if needed) the storage root. `auth` of `None` serves everyone.
     pub fn open(root: &Path, auth: Option<AuthPolicy>) -> Result<Self, StorageError> {
-        Ok(Self {
-            storage: Storage::open(root)?,
-            sessions: sessions::Sessions::default(),
-            auth: auth.map(Arc::new),
-        })
+        Ok(Self { storage: Storage::open(root)?, sessions: sessions::Sessions::default(), auth: auth.map(Arc::new) })
     }
 
     /// The storage underneath, for tools and tests that inspect it.

@@ -152,18 +152,12 @@ struct RawDescriptor {
 
 /// Strips parameters and case from a Content-Type value.
 pub fn essence(content_type: &str) -> String {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase()
+    content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
 }
 
 /// Parses and validates a pushed manifest. `content_type` is the request's Content-Type.
 pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, ManifestError> {
-    let raw: RawManifest =
-        serde_json::from_slice(bytes).map_err(|e| ManifestError::Json(e.to_string()))?;
+    let raw: RawManifest = serde_json::from_slice(bytes).map_err(|e| ManifestError::Json(e.to_string()))?;
     if raw.schema_version != Some(2) {
         return Err(ManifestError::SchemaVersion);
     }
@@ -171,28 +165,12 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, Manif
     let media_type = kind.media_type();
     let descriptor = |r: RawDescriptor| to_descriptor(r);
     let (config, layers, manifests) = if kind.is_index() {
-        let list = raw.manifests.ok_or(ManifestError::MissingField {
-            media_type,
-            field: "manifests",
-        })?;
-        (
-            None,
-            Vec::new(),
-            list.into_iter().map(descriptor).collect::<Result<_, _>>()?,
-        )
+        let list = raw.manifests.ok_or(ManifestError::MissingField { media_type, field: "manifests" })?;
+        (None, Vec::new(), list.into_iter().map(descriptor).collect::<Result<_, _>>()?)
     } else {
-        let config = raw.config.ok_or(ManifestError::MissingField {
-            media_type,
-            field: "config",
-        })?;
-        let layers = raw.layers.ok_or(ManifestError::MissingField {
-            media_type,
-            field: "layers",
-        })?;
-        let layers = layers
-            .into_iter()
-            .map(descriptor)
-            .collect::<Result<_, _>>()?;
+        let config = raw.config.ok_or(ManifestError::MissingField { media_type, field: "config" })?;
+        let layers = raw.layers.ok_or(ManifestError::MissingField { media_type, field: "layers" })?;
+        let layers = layers.into_iter().map(descriptor).collect::<Result<_, _>>()?;
         (Some(to_descriptor(config)?), layers, Vec::new())
     };
     Ok(Manifest {
@@ -206,19 +184,12 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Manifest, Manif
     })
 }
 
-fn resolve_kind(
-    raw: &RawManifest,
-    content_type: Option<&str>,
-) -> Result<ManifestKind, ManifestError> {
+fn resolve_kind(raw: &RawManifest, content_type: Option<&str>) -> Result<ManifestKind, ManifestError> {
     let header = content_type.map(essence).filter(|c| !is_generic(c));
     let body = raw.media_type.as_deref();
     match (header.as_deref(), body) {
-        (Some(h), Some(b)) if h != b => Err(ManifestError::MediaTypeMismatch {
-            header: h.to_owned(),
-            body: b.to_owned(),
-        }),
-        (Some(t), _) | (None, Some(t)) => ManifestKind::from_media_type(t)
-            .ok_or_else(|| ManifestError::UnknownMediaType(t.to_owned())),
+        (Some(h), Some(b)) if h != b => Err(ManifestError::MediaTypeMismatch { header: h.to_owned(), body: b.to_owned() }),
+        (Some(t), _) | (None, Some(t)) => ManifestKind::from_media_type(t).ok_or_else(|| ManifestError::UnknownMediaType(t.to_owned())),
         (None, None) if raw.manifests.is_some() => Ok(ManifestKind::OciIndex),
         (None, None) if raw.config.is_some() => Ok(ManifestKind::OciManifest),
         (None, None) => Err(ManifestError::UnknownMediaType(String::new())),
@@ -227,33 +198,19 @@ fn resolve_kind(
 
 /// Content types that say nothing about the manifest type.
 fn is_generic(content_type: &str) -> bool {
-    matches!(
-        content_type,
-        "" | "application/json" | "application/octet-stream"
-    )
+    matches!(content_type, "" | "application/json" | "application/octet-stream")
 }
 
 fn to_descriptor(raw: RawDescriptor) -> Result<Descriptor, ManifestError> {
-    let digest = raw
-        .digest
-        .parse()
-        .map_err(|e| ManifestError::Descriptor(format!("{e}")))?;
-    let size = u64::try_from(raw.size)
-        .map_err(|_| ManifestError::Descriptor(format!("negative size for {}", raw.digest)))?;
-    Ok(Descriptor {
-        media_type: raw.media_type,
-        digest,
-        size,
-        external: !raw.urls.is_empty(),
-    })
+    let digest = raw.digest.parse().map_err(|e| ManifestError::Descriptor(format!("{e}")))?;
+    let size = u64::try_from(raw.size).map_err(|_| ManifestError::Descriptor(format!("negative size for {}", raw.digest)))?;
+    Ok(Descriptor { media_type: raw.media_type, digest, size, external: !raw.urls.is_empty() })
 }
 
 impl Manifest {
     /// Every blob the registry must hold for this manifest: config and non-external layers.
     pub fn required_blobs(&self) -> impl Iterator<Item = &Descriptor> {
-        self.config
-            .iter()
-            .chain(self.layers.iter().filter(|d| !d.external))
+        self.config.iter().chain(self.layers.iter().filter(|d| !d.external))
     }
 
     /// The descriptor the referrers API lists for this manifest, per distribution-spec 1.1:
@@ -264,10 +221,7 @@ impl Manifest {
         out.insert("digest".into(), digest.to_string().into());
         out.insert("size".into(), size.into());
         let fallback = self.config.as_ref().and_then(|c| c.media_type.clone());
-        let artifact_type =
-            self.artifact_type
-                .clone()
-                .or(if self.kind.is_index() { None } else { fallback });
+        let artifact_type = self.artifact_type.clone().or(if self.kind.is_index() { None } else { fallback });
         if let Some(a) = artifact_type {
             out.insert("artifactType".into(), a.into());
         }
@@ -307,60 +261,33 @@ mod tests {
 
     #[test]
     fn content_type_parameters_are_ignored_and_mismatch_refused() {
-        assert!(parse(
-            &image(DOCKER_MANIFEST),
-            Some("application/vnd.docker.distribution.manifest.v2+json; charset=utf-8")
-        )
-        .is_ok());
-        assert!(matches!(
-            parse(&image(DOCKER_MANIFEST), Some(OCI_MANIFEST)),
-            Err(ManifestError::MediaTypeMismatch { .. })
-        ));
+        assert!(parse(&image(DOCKER_MANIFEST), Some("application/vnd.docker.distribution.manifest.v2+json; charset=utf-8")).is_ok());
+        assert!(matches!(parse(&image(DOCKER_MANIFEST), Some(OCI_MANIFEST)), Err(ManifestError::MediaTypeMismatch { .. })));
     }
 
     #[test]
     fn refuses_unknown_types_bad_json_and_missing_fields() {
         let unknown = br#"{"schemaVersion":2,"mediaType":"application/x-nope"}"#;
-        assert!(matches!(
-            parse(unknown, None),
-            Err(ManifestError::UnknownMediaType(_))
-        ));
+        assert!(matches!(parse(unknown, None), Err(ManifestError::UnknownMediaType(_))));
         assert!(matches!(parse(b"{", None), Err(ManifestError::Json(_))));
-        assert!(matches!(
-            parse(br#"{"schemaVersion":1}"#, None),
-            Err(ManifestError::SchemaVersion)
-        ));
+        assert!(matches!(parse(br#"{"schemaVersion":1}"#, None), Err(ManifestError::SchemaVersion)));
         let no_layers = br#"{"schemaVersion":2,"config":{"digest":"sha256:aa","size":1}}"#;
         assert!(parse(no_layers, Some(OCI_MANIFEST)).is_err());
         let index = br#"{"schemaVersion":2}"#;
-        assert!(matches!(
-            parse(index, Some(OCI_INDEX)),
-            Err(ManifestError::MissingField { .. })
-        ));
+        assert!(matches!(parse(index, Some(OCI_INDEX)), Err(ManifestError::MissingField { .. })));
     }
 
     #[test]
     fn infers_type_without_content_type() {
-        let idx = format!(
-            r#"{{"schemaVersion":2,"manifests":[{{"digest":"{}","size":1}}]}}"#,
-            hex('d')
-        );
-        assert_eq!(
-            parse(idx.as_bytes(), Some("application/json"))
-                .expect("ok")
-                .kind,
-            ManifestKind::OciIndex
-        );
+        let idx = format!(r#"{{"schemaVersion":2,"manifests":[{{"digest":"{}","size":1}}]}}"#, hex('d'));
+        assert_eq!(parse(idx.as_bytes(), Some("application/json")).expect("ok").kind, ManifestKind::OciIndex);
     }
 
     #[test]
     fn referrer_descriptor_falls_back_to_config_media_type() {
         let m = parse(&image(OCI_MANIFEST), None).expect("valid");
         let d = m.referrer_descriptor(&Digest::of_bytes(b"x"), 10);
-        assert_eq!(
-            d["artifactType"],
-            "application/vnd.oci.image.config.v1+json"
-        );
+        assert_eq!(d["artifactType"], "application/vnd.oci.image.config.v1+json");
         assert_eq!(d["size"], 10);
     }
 }

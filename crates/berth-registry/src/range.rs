@@ -36,10 +36,7 @@ pub fn parse_range(header: &str, size: u64) -> RangeRequest {
         return match last.parse::<u64>() {
             Ok(0) => RangeRequest::Unsatisfiable,
             Ok(_) if size == 0 => RangeRequest::Unsatisfiable,
-            Ok(n) => RangeRequest::Partial {
-                start: size.saturating_sub(n),
-                end: size - 1,
-            },
+            Ok(n) => RangeRequest::Partial { start: size.saturating_sub(n), end: size - 1 },
             Err(_) => RangeRequest::Full,
         };
     }
@@ -65,10 +62,7 @@ pub fn parse_range(header: &str, size: u64) -> RangeRequest {
 /// (`end - start + 1`) would not fit in a `u64`.
 pub fn parse_content_range(header: &str) -> Option<(u64, u64)> {
     let s = header.trim();
-    let s = s
-        .strip_prefix("bytes=")
-        .or_else(|| s.strip_prefix("bytes "))
-        .unwrap_or(s);
+    let s = s.strip_prefix("bytes=").or_else(|| s.strip_prefix("bytes ")).unwrap_or(s);
     let s = s.split('/').next()?;
     let (a, b) = s.split_once('-')?;
     let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
@@ -91,26 +85,11 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert_eq!(
-            parse_range("bytes=0-9", 100),
-            RangeRequest::Partial { start: 0, end: 9 }
-        );
-        assert_eq!(
-            parse_range("bytes=90-", 100),
-            RangeRequest::Partial { start: 90, end: 99 }
-        );
-        assert_eq!(
-            parse_range("bytes=90-200", 100),
-            RangeRequest::Partial { start: 90, end: 99 }
-        );
-        assert_eq!(
-            parse_range("bytes=-10", 100),
-            RangeRequest::Partial { start: 90, end: 99 }
-        );
-        assert_eq!(
-            parse_range("bytes=-1000", 100),
-            RangeRequest::Partial { start: 0, end: 99 }
-        );
+        assert_eq!(parse_range("bytes=0-9", 100), RangeRequest::Partial { start: 0, end: 9 });
+        assert_eq!(parse_range("bytes=90-", 100), RangeRequest::Partial { start: 90, end: 99 });
+        assert_eq!(parse_range("bytes=90-200", 100), RangeRequest::Partial { start: 90, end: 99 });
+        assert_eq!(parse_range("bytes=-10", 100), RangeRequest::Partial { start: 90, end: 99 });
+        assert_eq!(parse_range("bytes=-1000", 100), RangeRequest::Partial { start: 0, end: 99 });
         assert_eq!(parse_range("bytes=100-", 100), RangeRequest::Unsatisfiable);
         assert_eq!(parse_range("bytes=-0", 100), RangeRequest::Unsatisfiable);
         assert_eq!(parse_range("bytes=0-", 0), RangeRequest::Unsatisfiable);

@@ -104,34 +104,15 @@ impl Server {
                     None => Some(policy),
                 }
             }
-            (None, true) => {
-                return Err(ServeError::Config(
-                    "--auth-writes-only needs --htpasswd".into(),
-                ))
-            }
-            (None, false) if config.token.is_some() => {
-                return Err(ServeError::Config("--token-realm needs --htpasswd".into()))
-            }
+            (None, true) => return Err(ServeError::Config("--auth-writes-only needs --htpasswd".into())),
+            (None, false) if config.token.is_some() => return Err(ServeError::Config("--token-realm needs --htpasswd".into())),
             (None, false) => None,
         };
         let registry = Arc::new(Registry::open(&config.root, auth)?);
         let tls = config.tls.as_ref().map(load_tls).transpose()?;
-        let listener = TcpListener::bind(config.addr)
-            .await
-            .map_err(|source| ServeError::Bind {
-                addr: config.addr,
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| ServeError::Bind {
-            addr: config.addr,
-            source,
-        })?;
-        Ok(Self {
-            listener,
-            local_addr,
-            router: crate::router(registry),
-            tls,
-        })
+        let listener = TcpListener::bind(config.addr).await.map_err(|source| ServeError::Bind { addr: config.addr, source })?;
+        let local_addr = listener.local_addr().map_err(|source| ServeError::Bind { addr: config.addr, source })?;
+        Ok(Self { listener, local_addr, router: crate::router(registry), tls })
     }
 
     /// The address actually bound.
@@ -171,22 +152,15 @@ impl Server {
     }
 }
 
-async fn connection(
-    tcp: TcpStream,
-    router: Router,
-    tls: Option<TlsAcceptor>,
-    watcher: hyper_util::server::graceful::Watcher,
-) {
+async fn connection(tcp: TcpStream, router: Router, tls: Option<TlsAcceptor>, watcher: hyper_util::server::graceful::Watcher) {
     let _ = tcp.set_nodelay(true);
     match tls {
         None => serve_io(tcp, router, watcher).await,
-        Some(acceptor) => {
-            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => serve_io(stream, router, watcher).await,
-                Ok(Err(e)) => tracing::debug!(error = %e, "tls handshake failed"),
-                Err(_) => tracing::debug!("tls handshake timed out"),
-            }
-        }
+        Some(acceptor) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            Ok(Ok(stream)) => serve_io(stream, router, watcher).await,
+            Ok(Err(e)) => tracing::debug!(error = %e, "tls handshake failed"),
+            Err(_) => tracing::debug!("tls handshake timed out"),
+        },
     }
 }
 
@@ -204,10 +178,7 @@ where
 }
 
 fn load_tls(files: &TlsFiles) -> Result<TlsAcceptor, ServeError> {
-    let tls_err = |path: &Path, reason: String| ServeError::Tls {
-        path: path.to_owned(),
-        reason,
-    };
+    let tls_err = |path: &Path, reason: String| ServeError::Tls { path: path.to_owned(), reason };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
         .map_err(|e| tls_err(&files.cert, e.to_string()))?
         .collect::<Result<_, _>>()
@@ -215,8 +186,7 @@ fn load_tls(files: &TlsFiles) -> Result<TlsAcceptor, ServeError> {
     if certs.is_empty() {
         return Err(tls_err(&files.cert, "no certificate found".into()));
     }
-    let key =
-        PrivateKeyDer::from_pem_file(&files.key).map_err(|e| tls_err(&files.key, e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| tls_err(&files.key, e.to_string()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -229,10 +199,7 @@ fn load_tls(files: &TlsFiles) -> Result<TlsAcceptor, ServeError> {
 }
 
 /// Binds and serves until `shutdown` completes: what `berth registry serve` runs.
-pub async fn serve(
-    config: ServeConfig,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), ServeError> {
+pub async fn serve(config: ServeConfig, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
     Server::bind(&config).await?.run(shutdown).await
 }
 

@@ -72,26 +72,13 @@ pub(crate) struct Sessions {
 
 impl Sessions {
     /// Starts a new upload into `name`.
-    pub(crate) async fn create(
-        &self,
-        storage: &Storage,
-        name: &RepoName,
-    ) -> Result<SessionGuard, ApiError> {
+    pub(crate) async fn create(&self, storage: &Storage, name: &RepoName) -> Result<SessionGuard, ApiError> {
         let (s, n) = (storage.clone(), name.clone());
         let id = blocking(move || s.create_upload(&n)).await?;
-        let session = Session {
-            id: id.clone(),
-            offset: 0,
-            repo: name.clone(),
-            hasher: Sha256::default(),
-            last_used: Instant::now(),
-        };
+        let session = Session { id: id.clone(), offset: 0, repo: name.clone(), hasher: Sha256::default(), last_used: Instant::now() };
         let slot = Arc::new(tokio::sync::Mutex::new(Slot::Live(session)));
         let guard = slot.clone().lock_owned().await;
-        let mut slots = self
-            .slots
-            .lock()
-            .map_err(|_| ApiError::Internal("session table poisoned".into()))?;
+        let mut slots = self.slots.lock().map_err(|_| ApiError::Internal("session table poisoned".into()))?;
         if slots.len() > EVICT_ABOVE {
             evict_idle(&mut slots);
         }
@@ -101,27 +88,14 @@ impl Sessions {
 
     /// Opens an existing upload of `name` by the id from its URL, loading it from disk if this
     /// process has not seen it (or has forgotten it).
-    pub(crate) async fn open(
-        &self,
-        storage: &Storage,
-        name: &RepoName,
-        id: &str,
-    ) -> Result<SessionGuard, ApiError> {
+    pub(crate) async fn open(&self, storage: &Storage, name: &RepoName, id: &str) -> Result<SessionGuard, ApiError> {
         let unknown = || ApiError::BlobUploadUnknown(id.to_owned());
         let id = UploadId::parse(id).ok_or_else(unknown)?;
         let slot = {
-            let mut slots = self
-                .slots
-                .lock()
-                .map_err(|_| ApiError::Internal("session table poisoned".into()))?;
-            slots
-                .entry(id.clone())
-                .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Slot::Unloaded)))
-                .clone()
+            let mut slots = self.slots.lock().map_err(|_| ApiError::Internal("session table poisoned".into()))?;
+            slots.entry(id.clone()).or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Slot::Unloaded))).clone()
         };
-        let mut guard = SessionGuard {
-            slot: slot.lock_owned().await,
-        };
+        let mut guard = SessionGuard { slot: slot.lock_owned().await };
         if matches!(*guard.slot, Slot::Unloaded) {
             match load(storage, &id).await? {
                 Some(session) => *guard.slot = Slot::Live(session),
@@ -169,8 +143,7 @@ async fn load(storage: &Storage, id: &UploadId) -> Result<Option<Session>, ApiEr
         };
         let path = s.upload_data_path(&i);
         let file = std::fs::File::open(&path).map_err(|e| StorageError::io("open", &path, e))?;
-        let (hasher, offset) =
-            stream::hash_file(file).map_err(|e| StorageError::io("read", &path, e))?;
+        let (hasher, offset) = stream::hash_file(file).map_err(|e| StorageError::io("read", &path, e))?;
         Ok(Some((repo, hasher, offset)))
     })
     .await?;
@@ -180,39 +153,22 @@ async fn load(storage: &Storage, id: &UploadId) -> Result<Option<Session>, ApiEr
     let Ok(repo) = RepoName::parse(&repo) else {
         return Ok(None);
     };
-    Ok(Some(Session {
-        id: id.clone(),
-        offset,
-        repo,
-        hasher,
-        last_used: Instant::now(),
-    }))
+    Ok(Some(Session { id: id.clone(), offset, repo, hasher, last_used: Instant::now() }))
 }
 
 impl Session {
     /// Remembers the current state so a rejected chunk can be undone.
     pub(crate) fn checkpoint(&self) -> Checkpoint {
-        Checkpoint {
-            offset: self.offset,
-            hasher: self.hasher.clone(),
-        }
+        Checkpoint { offset: self.offset, hasher: self.hasher.clone() }
     }
 
     /// Undoes everything appended since `cp`.
-    pub(crate) async fn rollback(
-        &mut self,
-        storage: &Storage,
-        cp: Checkpoint,
-    ) -> Result<(), ApiError> {
+    pub(crate) async fn rollback(&mut self, storage: &Storage, cp: Checkpoint) -> Result<(), ApiError> {
         let path = storage.upload_data_path(&self.id);
         let len = cp.offset;
         blocking(move || {
-            let file = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(|e| StorageError::io("open", &path, e))?;
-            file.set_len(len)
-                .map_err(|e| StorageError::io("truncate", &path, e))
+            let file = std::fs::OpenOptions::new().write(true).open(&path).map_err(|e| StorageError::io("open", &path, e))?;
+            file.set_len(len).map_err(|e| StorageError::io("truncate", &path, e))
         })
         .await?;
         self.offset = cp.offset;
@@ -227,16 +183,12 @@ impl Session {
         let (file, len) = blocking(move || s.open_upload_data(&id)).await?;
         if len != self.offset {
             // The file and our state disagree (a crash mid-write): trust neither, rehash.
-            let reloaded = load(storage, &self.id)
-                .await?
-                .ok_or_else(|| ApiError::BlobUploadUnknown(self.id.to_string()))?;
+            let reloaded = load(storage, &self.id).await?.ok_or_else(|| ApiError::BlobUploadUnknown(self.id.to_string()))?;
             self.offset = reloaded.offset;
             self.hasher = reloaded.hasher;
         }
         let cp = self.checkpoint();
-        let pumped = stream::pump_body(body, file, self.hasher.clone())
-            .await
-            .map_err(|e| ApiError::Internal(format!("upload writer: {e}")))?;
+        let pumped = stream::pump_body(body, file, self.hasher.clone()).await.map_err(|e| ApiError::Internal(format!("upload writer: {e}")))?;
         if let Some(e) = pumped.io_error {
             self.rollback(storage, cp).await?;
             let path = storage.upload_data_path(&self.id);
@@ -254,25 +206,16 @@ impl Session {
     /// Verifies the upload against `expected` and, only if it matches, moves the synced data
     /// into the blob store and links it into the repository. On a mismatch the upload is
     /// discarded and nothing is stored.
-    pub(crate) async fn commit(
-        &mut self,
-        storage: &Storage,
-        expected: &Digest,
-    ) -> Result<(), ApiError> {
+    pub(crate) async fn commit(&mut self, storage: &Storage, expected: &Digest) -> Result<(), ApiError> {
         let computed = Digest::from_hasher(self.hasher.clone());
         let (s, id, repo) = (storage.clone(), self.id.clone(), self.repo.clone());
         if &computed != expected {
             blocking(move || s.remove_upload(&id)).await?;
-            return Err(ApiError::DigestMismatch {
-                expected: expected.to_string(),
-                computed,
-            });
+            return Err(ApiError::DigestMismatch { expected: expected.to_string(), computed });
         }
         blocking(move || {
             let data = s.upload_data_path(&id);
-            std::fs::File::open(&data)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| StorageError::io("fsync", &data, e))?;
+            std::fs::File::open(&data).and_then(|f| f.sync_all()).map_err(|e| StorageError::io("fsync", &data, e))?;
             s.commit_blob_file(&data, &computed)?;
             s.link_blob(&repo, &computed)?;
             s.remove_upload(&id).map(|_| ())

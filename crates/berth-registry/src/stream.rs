@@ -67,22 +67,12 @@ fn write_loop(mut rx: mpsc::Receiver<Bytes>, mut file: File, mut hasher: Sha256)
     let mut written = 0u64;
     while let Some(buf) = rx.blocking_recv() {
         if let Err(e) = file.write_all(&buf) {
-            return Pumped {
-                hasher,
-                written,
-                io_error: Some(e),
-                body_error: None,
-            };
+            return Pumped { hasher, written, io_error: Some(e), body_error: None };
         }
         hasher.update(&buf);
         written += buf.len() as u64;
     }
-    Pumped {
-        hasher,
-        written,
-        io_error: None,
-        body_error: None,
-    }
+    Pumped { hasher, written, io_error: None, body_error: None }
 }
 
 /// Hashes a whole file (resuming an upload whose running hash was lost with a restart).
@@ -127,10 +117,7 @@ fn read_loop(mut file: File, offset: u64, len: u64, tx: mpsc::Sender<io::Result<
             pool.resize(want, 0);
         }
         let result = match file.read(&mut pool[..want]) {
-            Ok(0) => Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "blob shorter than recorded",
-            )),
+            Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob shorter than recorded")),
             Ok(n) => {
                 remaining -= n as u64;
                 let chunk = pool.split_to(n).freeze();
@@ -165,16 +152,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("f");
         std::fs::write(&path, b"ab").expect("write");
-        let file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .expect("open");
+        let file = std::fs::OpenOptions::new().append(true).open(&path).expect("open");
         let mut hasher = Sha256::new();
         hasher.update(b"ab");
         let data = vec![7u8; 3 * CHUNK + 5];
-        let pumped = pump_body(Body::from(data.clone()), file, hasher)
-            .await
-            .expect("pump");
+        let pumped = pump_body(Body::from(data.clone()), file, hasher).await.expect("pump");
         assert_eq!(pumped.written, data.len() as u64);
         assert!(pumped.io_error.is_none() && pumped.body_error.is_none());
         let mut all = b"ab".to_vec();

@@ -229,10 +229,7 @@ mod tests {
     #[test]
     fn challenge_and_timestamps() {
         let auth = authority();
-        assert_eq!(
-            auth.challenge(&["repository:a:pull".into()]),
-            "Bearer realm=\"http://127.0.0.1:5000/token\",service=\"reg\",scope=\"repository:a:pull\""
-        );
+        assert_eq!(auth.challenge(&["repository:a:pull".into()]), "Bearer realm=\"http://127.0.0.1:5000/token\",service=\"reg\",scope=\"repository:a:pull\"");
         assert_eq!(chrono_like_rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(chrono_like_rfc3339(1_709_210_096), "2024-02-29T12:34:56Z");
     }

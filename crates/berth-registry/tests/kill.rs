@@ -43,11 +43,7 @@ fn main() {
     }
     println!("\nrunning 1 test");
     let outcome = std::panic::catch_unwind(killed_registry_never_serves_partial_blobs);
-    let (word, passed, failed) = if outcome.is_ok() {
-        ("ok", 1, 0)
-    } else {
-        ("FAILED", 0, 1)
-    };
+    let (word, passed, failed) = if outcome.is_ok() { ("ok", 1, 0) } else { ("FAILED", 0, 1) };
     println!("test {NAME} ... {word}\n\ntest result: {word}. {passed} passed; {failed} failed; 0 ignored; 0 measured; 0 filtered out\n");
     if outcome.is_err() {
         std::process::exit(101);
@@ -56,14 +52,7 @@ fn main() {
 
 /// Whether libtest-style arguments (filters, `--exact`, `--skip`, `--ignored`) select the test.
 fn selected(args: &[String]) -> bool {
-    const WITH_VALUE: [&str; 6] = [
-        "--test-threads",
-        "--skip",
-        "--format",
-        "--color",
-        "--logfile",
-        "-Z",
-    ];
+    const WITH_VALUE: [&str; 6] = ["--test-threads", "--skip", "--format", "--color", "--logfile", "-Z"];
     let mut filters = Vec::new();
     let mut skips = Vec::new();
     let mut it = args.iter();
@@ -87,8 +76,7 @@ fn selected(args: &[String]) -> bool {
             NAME.contains(f.as_str())
         }
     };
-    (filters.is_empty() || filters.iter().any(matches))
-        && !skips.iter().any(|s| NAME.contains(s.as_str()))
+    (filters.is_empty() || filters.iter().any(matches)) && !skips.iter().any(|s| NAME.contains(s.as_str()))
 }
 
 /// The registry half: serve `root` on an ephemeral loopback port, print it, and stop when the
@@ -127,13 +115,7 @@ struct ChildServer {
 impl ChildServer {
     fn start(root: &Path) -> Self {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "crash::crash_child_server",
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+            .args(["crash::crash_child_server", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
             .env(CHILD_ROOT, root)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -143,10 +125,7 @@ impl ChildServer {
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let addr = loop {
-            let line = lines
-                .next()
-                .expect("child exited before listening")
-                .unwrap();
+            let line = lines.next().expect("child exited before listening").unwrap();
             // libtest prints "test <name> ... " on the same line first.
             if let Some((_, a)) = line.split_once("LISTENING ") {
                 break a.trim().to_owned();
@@ -198,9 +177,7 @@ fn assert_no_partial_blob(root: &Path, blob_hex: &str) {
     for (name, hash) in stored_blobs(root) {
         assert_eq!(name, hash, "a file under blobs/ does not hash to its name");
         if name == blob_hex {
-            let len = std::fs::metadata(root.join("blobs/sha256").join(&name))
-                .unwrap()
-                .len();
+            let len = std::fs::metadata(root.join("blobs/sha256").join(&name)).unwrap().len();
             assert_eq!(len as usize, BLOB_LEN);
         }
     }
@@ -215,29 +192,14 @@ fn killed_registry_never_serves_partial_blobs() {
     let mut location = String::new();
     let mut resumed = Vec::new();
     // Kill mid-PATCH after 4, 12 and 20 MiB, then right after sending the final PUT.
-    for (round, cut) in [4usize << 20, 12 << 20, 20 << 20, BLOB_LEN]
-        .into_iter()
-        .enumerate()
-    {
+    for (round, cut) in [4usize << 20, 12 << 20, 20 << 20, BLOB_LEN].into_iter().enumerate() {
         let server = ChildServer::start(&root);
         let start = if round == 0 {
-            let reply = raw_request(
-                &server.addr,
-                "POST /v2/crash/blobs/uploads/ HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",
-                b"",
-                true,
-            )
-            .unwrap();
+            let reply = raw_request(&server.addr, "POST /v2/crash/blobs/uploads/ HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", b"", true).unwrap();
             location = header_of(&reply, "location").unwrap().to_owned();
             0
         } else {
-            let reply = raw_request(
-                &server.addr,
-                &format!("GET {location} HTTP/1.1\r\nHost: t\r\n\r\n"),
-                b"",
-                true,
-            )
-            .unwrap();
+            let reply = raw_request(&server.addr, &format!("GET {location} HTTP/1.1\r\nHost: t\r\n\r\n"), b"", true).unwrap();
             assert!(reply.starts_with("HTTP/1.1 204"), "{reply}");
             let range = header_of(&reply, "range").unwrap();
             let end: usize = range.trim_start_matches("0-").parse().unwrap();
@@ -247,53 +209,30 @@ fn killed_registry_never_serves_partial_blobs() {
                 end + 1
             }
         };
-        assert!(
-            start <= cut,
-            "resumed at {start}, past what was sent ({cut})"
-        );
+        assert!(start <= cut, "resumed at {start}, past what was sent ({cut})");
         resumed.push(start);
         let body = &blob[start..];
-        let head = format!(
-            "PATCH {location} HTTP/1.1\r\nHost: t\r\nContent-Range: {start}-{}\r\nContent-Length: {}\r\n\r\n",
-            BLOB_LEN - 1,
-            body.len()
-        );
+        let head = format!("PATCH {location} HTTP/1.1\r\nHost: t\r\nContent-Range: {start}-{}\r\nContent-Length: {}\r\n\r\n", BLOB_LEN - 1, body.len());
         if cut < BLOB_LEN {
             raw_request(&server.addr, &head, &body[..cut - start], false);
             std::thread::sleep(Duration::from_millis(200));
         } else {
             let reply = raw_request(&server.addr, &head, body, true).unwrap();
             assert!(reply.starts_with("HTTP/1.1 202"), "{reply}");
-            let put = format!(
-                "PUT {location}?digest={digest} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"
-            );
+            let put = format!("PUT {location}?digest={digest} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
             raw_request(&server.addr, &put, b"", false);
         }
         server.kill();
         assert_no_partial_blob(&root, &hex);
     }
-    assert!(
-        resumed.iter().any(|&o| o > 0),
-        "no round resumed mid-blob: {resumed:?}"
-    );
+    assert!(resumed.iter().any(|&o| o > 0), "no round resumed mid-blob: {resumed:?}");
     // A fresh registry finishes (or has already finished) the upload; the blob is whole.
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let reg = TestRegistry::start_with(Opts {
-            root: Some(root.clone()),
-            ..Opts::default()
-        })
-        .await;
+        let reg = TestRegistry::start_with(Opts { root: Some(root.clone()), ..Opts::default() }).await;
         let status = reg.get(&location).await;
         if status.status == StatusCode::NO_CONTENT {
-            let r = reg
-                .req(
-                    Method::PUT,
-                    &format!("{location}?digest={digest}"),
-                    &[],
-                    Bytes::new(),
-                )
-                .await;
+            let r = reg.req(Method::PUT, &format!("{location}?digest={digest}"), &[], Bytes::new()).await;
             assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
         }
         let r = reg.get(&format!("/v2/crash/blobs/{digest}")).await;

@@ -29,19 +29,14 @@ fn write_blob(layout: &Path, data: &[u8]) -> String {
 /// An OCI image layout with one tiny image tagged `v1`: a layer tar, a config, a manifest.
 fn build_layout(layout: &Path) -> (String, Vec<u8>) {
     std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
-    std::fs::write(
-        layout.join("oci-layout"),
-        r#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
+    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let mut tar = tar::Builder::new(Vec::new());
     let content = b"hello from berth-registry\n";
     let mut header = tar::Header::new_gnu();
     header.set_size(content.len() as u64);
     header.set_mode(0o644);
     header.set_mtime(1_700_000_000);
-    tar.append_data(&mut header, "hello.txt", &content[..])
-        .unwrap();
+    tar.append_data(&mut header, "hello.txt", &content[..]).unwrap();
     let layer = tar.into_inner().unwrap();
     let layer_digest = write_blob(layout, &layer);
     let config = serde_json::to_vec(&json!({
@@ -67,16 +62,8 @@ fn build_layout(layout: &Path) -> (String, Vec<u8>) {
 }
 
 fn skopeo(args: &[&str]) -> (bool, String) {
-    let out = Command::new("skopeo")
-        .arg("--insecure-policy")
-        .args(args)
-        .output()
-        .expect("this test needs skopeo: apt-get install -y skopeo");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("skopeo").arg("--insecure-policy").args(args).output().expect("this test needs skopeo: apt-get install -y skopeo");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
 }
 
@@ -87,20 +74,9 @@ fn ok(args: &[&str]) -> String {
 }
 
 /// Runs a registry on a background runtime; returns its address and the runtime keeping it.
-fn start(
-    root: PathBuf,
-    tls: Option<TlsFiles>,
-    htpasswd: Option<PathBuf>,
-) -> (String, tokio::runtime::Runtime) {
+fn start(root: PathBuf, tls: Option<TlsFiles>, htpasswd: Option<PathBuf>) -> (String, tokio::runtime::Runtime) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let config = ServeConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        root,
-        tls,
-        htpasswd,
-        auth_writes_only: false,
-        token: None,
-    };
+    let config = ServeConfig { addr: "127.0.0.1:0".parse().unwrap(), root, tls, htpasswd, auth_writes_only: false, token: None };
     let server = rt.block_on(Server::bind(&config)).unwrap();
     let addr = server.local_addr().to_string();
     rt.spawn(server.run(std::future::pending()));
@@ -116,44 +92,21 @@ fn skopeo_push_inspect_pull_copy_delete() {
     let (addr, _rt) = start(dir.path().join("root"), None, None);
     let image = format!("docker://{addr}/x/y:v1");
 
-    ok(&[
-        "copy",
-        "--dest-tls-verify=false",
-        &format!("oci:{}:v1", src.display()),
-        &image,
-    ]);
+    ok(&["copy", "--dest-tls-verify=false", &format!("oci:{}:v1", src.display()), &image]);
 
     // skopeo gzips the uncompressed layer on the way, so the pushed manifest is its own.
     let raw = ok(&["inspect", "--raw", "--tls-verify=false", &image]);
     let pushed: Value = serde_json::from_str(&raw).unwrap();
     assert_ne!(sha(raw.as_bytes()), manifest_digest);
-    assert_eq!(
-        pushed["config"]["digest"].as_str(),
-        serde_json::from_slice::<Value>(&manifest).unwrap()["config"]["digest"].as_str()
-    );
-    let inspect: Value =
-        serde_json::from_str(&ok(&["inspect", "--tls-verify=false", &image])).unwrap();
-    assert_eq!(
-        inspect["Digest"],
-        sha(raw.as_bytes()),
-        "served digest is the digest of the served bytes"
-    );
+    assert_eq!(pushed["config"]["digest"].as_str(), serde_json::from_slice::<Value>(&manifest).unwrap()["config"]["digest"].as_str());
+    let inspect: Value = serde_json::from_str(&ok(&["inspect", "--tls-verify=false", &image])).unwrap();
+    assert_eq!(inspect["Digest"], sha(raw.as_bytes()), "served digest is the digest of the served bytes");
     assert_eq!(inspect["Architecture"], "amd64");
 
     let back = dir.path().join("back");
-    ok(&[
-        "copy",
-        "--src-tls-verify=false",
-        &image,
-        &format!("oci:{}:v1", back.display()),
-    ]);
-    let back_manifest =
-        std::fs::read(back.join("blobs/sha256").join(&sha(raw.as_bytes())[7..])).unwrap();
-    assert_eq!(
-        back_manifest,
-        raw.as_bytes(),
-        "manifest pulled back verbatim"
-    );
+    ok(&["copy", "--src-tls-verify=false", &image, &format!("oci:{}:v1", back.display())]);
+    let back_manifest = std::fs::read(back.join("blobs/sha256").join(&sha(raw.as_bytes())[7..])).unwrap();
+    assert_eq!(back_manifest, raw.as_bytes(), "manifest pulled back verbatim");
     for blob in std::iter::once(&pushed["config"]).chain(pushed["layers"].as_array().unwrap()) {
         let digest = blob["digest"].as_str().unwrap();
         let bytes = std::fs::read(back.join("blobs/sha256").join(&digest[7..])).unwrap();
@@ -162,28 +115,11 @@ fn skopeo_push_inspect_pull_copy_delete() {
 
     // Registry to registry: blobs are mounted across repositories; v2s2 exercises Docker types.
     let other = format!("docker://{addr}/other/z:v2");
-    ok(&[
-        "copy",
-        "--src-tls-verify=false",
-        "--dest-tls-verify=false",
-        "--format",
-        "v2s2",
-        &image,
-        &other,
-    ]);
-    let raw: Value =
-        serde_json::from_str(&ok(&["inspect", "--raw", "--tls-verify=false", &other])).unwrap();
-    assert_eq!(
-        raw["mediaType"],
-        "application/vnd.docker.distribution.manifest.v2+json"
-    );
+    ok(&["copy", "--src-tls-verify=false", "--dest-tls-verify=false", "--format", "v2s2", &image, &other]);
+    let raw: Value = serde_json::from_str(&ok(&["inspect", "--raw", "--tls-verify=false", &other])).unwrap();
+    assert_eq!(raw["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
 
-    let tags: Value = serde_json::from_str(&ok(&[
-        "list-tags",
-        "--tls-verify=false",
-        &format!("docker://{addr}/x/y"),
-    ]))
-    .unwrap();
+    let tags: Value = serde_json::from_str(&ok(&["list-tags", "--tls-verify=false", &format!("docker://{addr}/x/y")])).unwrap();
     assert_eq!(tags["Tags"], json!(["v1"]));
 
     ok(&["delete", "--tls-verify=false", &image]);
@@ -199,23 +135,8 @@ fn skopeo_over_https_with_basic_auth() {
     build_layout(&src);
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -224,49 +145,17 @@ fn skopeo_over_https_with_basic_auth() {
         .expect("this test needs openssl");
     assert!(status.status.success());
     let htpasswd = dir.path().join("htpasswd");
-    std::fs::write(
-        &htpasswd,
-        format!("alice:{}\n", bcrypt::hash("pw", 4).unwrap()),
-    )
-    .unwrap();
-    let (addr, _rt) = start(
-        dir.path().join("root"),
-        Some(TlsFiles { cert, key }),
-        Some(htpasswd),
-    );
+    std::fs::write(&htpasswd, format!("alice:{}\n", bcrypt::hash("pw", 4).unwrap())).unwrap();
+    let (addr, _rt) = start(dir.path().join("root"), Some(TlsFiles { cert, key }), Some(htpasswd));
     let image = format!("docker://{addr}/secure/img:v1");
     let from = format!("oci:{}:v1", src.display());
 
     let (pushed, text) = skopeo(&["copy", "--dest-tls-verify=false", &from, &image]);
     assert!(!pushed, "anonymous push must fail");
-    assert!(
-        text.contains("unauthorized") || text.contains("authentication required"),
-        "{text}"
-    );
-    let (pushed, _) = skopeo(&[
-        "copy",
-        "--dest-tls-verify=false",
-        "--dest-creds",
-        "alice:wrong",
-        &from,
-        &image,
-    ]);
+    assert!(text.contains("unauthorized") || text.contains("authentication required"), "{text}");
+    let (pushed, _) = skopeo(&["copy", "--dest-tls-verify=false", "--dest-creds", "alice:wrong", &from, &image]);
     assert!(!pushed, "wrong password must fail");
-    ok(&[
-        "copy",
-        "--dest-tls-verify=false",
-        "--dest-creds",
-        "alice:pw",
-        &from,
-        &image,
-    ]);
-    let inspect: Value = serde_json::from_str(&ok(&[
-        "inspect",
-        "--tls-verify=false",
-        "--creds",
-        "alice:pw",
-        &image,
-    ]))
-    .unwrap();
+    ok(&["copy", "--dest-tls-verify=false", "--dest-creds", "alice:pw", &from, &image]);
+    let inspect: Value = serde_json::from_str(&ok(&["inspect", "--tls-verify=false", "--creds", "alice:pw", &image])).unwrap();
     assert_eq!(inspect["Layers"].as_array().unwrap().len(), 1);
 }

@@ -49,9 +49,7 @@ pub struct ShimConn {
 impl ShimConn {
     /// Connects to the shim's socket.
     pub async fn connect(socket: &Path) -> Result<Self, ClientError> {
-        let stream = UnixStream::connect(socket)
-            .await
-            .map_err(|source| ClientError::Connect { path: socket.to_path_buf(), source })?;
+        let stream = UnixStream::connect(socket).await.map_err(|source| ClientError::Connect { path: socket.to_path_buf(), source })?;
         let (r, w) = stream.into_split();
         Ok(Self { reader: FrameReader { half: r, buf: Vec::new() }, writer: FrameWriter { half: w } })
     }

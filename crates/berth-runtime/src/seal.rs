@@ -40,11 +40,7 @@ pub struct SealedExe {
 impl SealedExe {
     /// Copies `/proc/self/exe` into a sealed, close-on-exec memfd.
     pub fn create() -> Result<Self, SealError> {
-        let fd = memfd_create(
-            c"berth-sealed",
-            MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING,
-        )
-        .map_err(SealError::Create)?;
+        let fd = memfd_create(c"berth-sealed", MemFdCreateFlag::MFD_CLOEXEC | MemFdCreateFlag::MFD_ALLOW_SEALING).map_err(SealError::Create)?;
         let mut src = File::open("/proc/self/exe").map_err(SealError::Copy)?;
         let mut dst = File::from(fd);
         std::io::copy(&mut src, &mut dst).map_err(SealError::Copy)?;
@@ -79,9 +75,7 @@ pub fn ensure_sealed() -> Result<(), SealError> {
         return Ok(());
     }
     let sealed = SealedExe::create()?;
-    let args: Vec<std::ffi::CString> = std::env::args_os()
-        .filter_map(|a| std::ffi::CString::new(a.into_encoded_bytes()).ok())
-        .collect();
+    let args: Vec<std::ffi::CString> = std::env::args_os().filter_map(|a| std::ffi::CString::new(a.into_encoded_bytes()).ok()).collect();
     let env: Vec<std::ffi::CString> = std::env::vars_os()
         .filter_map(|(k, v)| {
             let mut kv = k.into_encoded_bytes();

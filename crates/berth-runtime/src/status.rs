@@ -24,12 +24,7 @@ pub struct ExitStatus {
 impl ExitStatus {
     /// An exit observed now.
     pub fn now(exit_code: i32) -> Self {
-        Self {
-            exit_code,
-            oom_killed: false,
-            finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-            error: None,
-        }
+        Self { exit_code, oom_killed: false, finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true), error: None }
     }
 }
 

@@ -20,11 +20,7 @@ pub fn main(argv: &[String]) -> i32 {
         }
     };
     let level = std::env::var("BERTH_SHIM_LOG").unwrap_or_else(|_| "error".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(level)).with_writer(std::io::stderr).with_ansi(false).try_init();
     shim::run(args)
 }
 
@@ -60,12 +56,5 @@ fn parse(argv: &[String]) -> Result<ShimArgs, String> {
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    Ok(ShimArgs {
-        id: id.ok_or("--id is required")?,
-        dir: dir.ok_or("--dir is required")?,
-        log,
-        log_settings,
-        stdin,
-        tty,
-    })
+    Ok(ShimArgs { id: id.ok_or("--id is required")?, dir: dir.ok_or("--dir is required")?, log, log_settings, stdin, tty })
 }

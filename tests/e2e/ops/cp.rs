@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use berth_e2e::{stderr, stdout, wait_until, Client, Daemon};
 
-
 fn sh(d: &Daemon, c: Client, name: &str, script: &str) -> String {
     d.ok(c, &["exec", name, "sh", "-c", script])
 }
@@ -154,14 +153,30 @@ pub fn cp_never_leaves_the_container(d: &mut Daemon, c: Client) {
 
 pub fn diff_lists_changes(d: &mut Daemon, c: Client) {
     d.busybox(c, "busybox");
-    d.ok(c, &["run", "--name", "ch", "-v", "/vol", "busybox", "sh", "-c", "mkdir -p /newdir && echo x > /newdir/f && echo y >> /etc/passwd && rm /bin/ls && echo z > /vol/ignored"]);
+    d.ok(
+        c,
+        &[
+            "run",
+            "--name",
+            "ch",
+            "-v",
+            "/vol",
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir -p /newdir && echo x > /newdir/f && echo y >> /etc/passwd && rm /bin/ls && echo z > /vol/ignored",
+        ],
+    );
     let out = d.ok(c, &["diff", "ch"]);
     let lines: Vec<&str> = out.lines().collect();
     for want in ["A /newdir", "A /newdir/f", "C /etc", "C /etc/passwd", "C /bin", "D /bin/ls"] {
         assert!(lines.contains(&want), "missing {want:?} in:\n{out}");
     }
     for l in &lines {
-        assert!(!l.contains("/proc") && !l.contains("/sys") && !l.contains("/dev") && !l.contains("/etc/hosts") && !l.contains("/vol"), "runtime path reported: {l}\n{out}");
+        assert!(
+            !l.contains("/proc") && !l.contains("/sys") && !l.contains("/dev") && !l.contains("/etc/hosts") && !l.contains("/vol"),
+            "runtime path reported: {l}\n{out}"
+        );
     }
     let r = d.api("GET", "/containers/ch/changes", None).json();
     assert!(r.as_array().unwrap().iter().any(|c| c["Path"] == "/bin/ls" && c["Kind"] == 2));

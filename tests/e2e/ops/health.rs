@@ -21,10 +21,25 @@ fn health(d: &Daemon, c: Client, name: &str) -> String {
 pub fn health_turns_unhealthy_and_emits_events(d: &mut Daemon, c: Client) {
     d.busybox(c, "busybox");
     let t0 = now();
-    d.ok(c, &[
-        "run", "-d", "--name", "hc", "--health-cmd", "test -f /tmp/ok && echo fine", "--health-interval", "200ms",
-        "--health-retries", "2", "busybox", "sh", "-c", "touch /tmp/ok; exec sleep 1000",
-    ]);
+    d.ok(
+        c,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "hc",
+            "--health-cmd",
+            "test -f /tmp/ok && echo fine",
+            "--health-interval",
+            "200ms",
+            "--health-retries",
+            "2",
+            "busybox",
+            "sh",
+            "-c",
+            "touch /tmp/ok; exec sleep 1000",
+        ],
+    );
     wait_until("healthy", Duration::from_secs(20), || health(d, c, "hc") == "healthy");
     let ps = d.ok(c, &["ps", "--format", "{{.Names}} {{.Status}}"]);
     assert!(ps.contains("hc Up") && ps.contains("(healthy)"), "{ps}");
@@ -88,10 +103,25 @@ pub fn health_on_failure_restarts(d: &mut Daemon, c: Client) {
 
     // stop: stopped for good; kill: SIGKILL, and the restart policy brings it back.
     for (name, action, policy) in [("hs", "stop", "no"), ("hk", "kill", "always")] {
-        let mut args: Vec<String> = ["run", "-d", "--name", name, "--stop-timeout", "1", "--restart", policy, "--health-cmd", "test ! -f /dev/shm/bad", "--health-interval", "200ms", "--health-retries", "1"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut args: Vec<String> = [
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--stop-timeout",
+            "1",
+            "--restart",
+            policy,
+            "--health-cmd",
+            "test ! -f /dev/shm/bad",
+            "--health-interval",
+            "200ms",
+            "--health-retries",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         args.extend(on_failure(c, action));
         args.extend(["busybox", "sleep", "1000"].iter().map(|s| s.to_string()));
         d.ok(c, &args.iter().map(String::as_str).collect::<Vec<_>>());
@@ -100,9 +130,7 @@ pub fn health_on_failure_restarts(d: &mut Daemon, c: Client) {
     }
     wait_until("stopped by its health check", Duration::from_secs(20), || inspect(d, c, "hs", "{{.State.Status}}") == "exited");
     assert_eq!(inspect(d, c, "hs", "{{.State.ExitCode}}"), "137", "sleep ignores SIGTERM: killed after the timeout");
-    wait_until("killed and restarted by its policy", Duration::from_secs(30), || {
-        inspect(d, c, "hk", "{{.RestartCount}} {{.State.Status}}") == "1 running"
-    });
+    wait_until("killed and restarted by its policy", Duration::from_secs(30), || inspect(d, c, "hk", "{{.RestartCount}} {{.State.Status}}") == "1 running");
 
     // Bad actions are refused at create, naming the field.
     let mut bad: Vec<String> = vec!["create".into()];

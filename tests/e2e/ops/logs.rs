@@ -11,9 +11,8 @@ use super::support::*;
 /// The json-file logs of container `id` on disk.
 fn log_files(d: &Daemon, id: &str) -> Vec<PathBuf> {
     let dir = d.dir.join("data/containers").join(id);
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().contains("-json.log")).collect())
-        .unwrap_or_default();
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(&dir).map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().contains("-json.log")).collect()).unwrap_or_default();
     v.sort();
     v
 }
@@ -76,7 +75,11 @@ pub fn log_drivers_none_and_local(d: &mut Daemon, c: Client) {
     }
     let out = d.run(c, &["create", "--log-driver", "syslogd", "busybox", "true"]);
     assert!(stderr(&out).contains("syslogd"), "{}", stderr(&out));
-    let r = d.api("POST", "/containers/create", Some(br#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"LogConfig":{"Type":"json-file","Config":{"max-sise":"1m"}}}}"#));
+    let r = d.api(
+        "POST",
+        "/containers/create",
+        Some(br#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"LogConfig":{"Type":"json-file","Config":{"max-sise":"1m"}}}}"#),
+    );
     assert_eq!(r.status, 400);
     assert!(r.json()["message"].as_str().unwrap_or("").contains("max-sise"));
 }

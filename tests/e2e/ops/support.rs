@@ -30,9 +30,7 @@ pub fn events(d: &Daemon, since: f64, filters: &str) -> Vec<Value> {
 
 /// Percent-encodes a query value.
 pub fn percent(s: &str) -> String {
-    s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
 /// The actions of `events`, in order.

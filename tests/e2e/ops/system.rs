@@ -30,7 +30,22 @@ pub fn events_filters_and_actions(d: &mut Daemon, c: Client) {
         d.ok(c, &args).lines().map(String::from).collect()
     };
     let all = cli(&["type=container"]);
-    for action in ["attach", "create", "start", "pause", "unpause", "rename", "exec_create: true", "exec_start: true", "exec_die", "kill", "die", "stop", "restart", "destroy"] {
+    for action in [
+        "attach",
+        "create",
+        "start",
+        "pause",
+        "unpause",
+        "rename",
+        "exec_create: true",
+        "exec_start: true",
+        "exec_die",
+        "kill",
+        "die",
+        "stop",
+        "restart",
+        "destroy",
+    ] {
         assert!(all.iter().any(|l| l.starts_with(&format!("container {action} "))), "no {action:?} in {all:#?}");
     }
     let ev2 = cli(&["container=ev2"]);

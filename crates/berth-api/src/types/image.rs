@@ -136,10 +136,6 @@ impl JsonMessage {
     /// An in-stream error, with both keys clients look for.
     pub fn error(message: impl Into<String>, code: Option<i64>) -> Self {
         let message = message.into();
-        Self {
-            error_detail: Some(ErrorDetail { code, message: message.clone() }),
-            error: Some(message),
-            ..Default::default()
-        }
+        Self { error_detail: Some(ErrorDetail { code, message: message.clone() }), error: Some(message), ..Default::default() }
     }
 }

@@ -195,11 +195,7 @@ impl Sandbox {
             .filter(|n| n != "scratch")
             .collect();
         base.sort();
-        HostState {
-            passwd: (hex(&passwd), meta.mtime(), meta.mtime_nsec()),
-            outside: snapshot(&self.outside),
-            base,
-        }
+        HostState { passwd: (hex(&passwd), meta.mtime(), meta.mtime_nsec()), outside: snapshot(&self.outside), base }
     }
 
     /// A new empty directory for a test's own use (sources, more layer
@@ -215,11 +211,7 @@ impl Sandbox {
     pub fn assert_host_unchanged(&self) {
         assert_eq!(self.host_state(), self.before, "something changed outside the root");
         for dir in ["/", "/tmp", "/etc", "/root"] {
-            let hit = fs::read_dir(dir)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .any(|e| e.file_name().to_string_lossy().contains(&self.token));
+            let hit = fs::read_dir(dir).into_iter().flatten().flatten().any(|e| e.file_name().to_string_lossy().contains(&self.token));
             assert!(!hit, "token {} found in {dir}", self.token);
         }
         let parent = self.dir.path().parent().expect("parent");
@@ -292,11 +284,7 @@ fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Node>, inodes: &mut 
             'l' => fs::read_link(&path).expect("readlink").to_string_lossy().into_owned(),
             _ => String::new(),
         };
-        let link_group = if kind == 'd' {
-            rel.clone()
-        } else {
-            inodes.entry((meta.dev(), meta.ino())).or_insert_with(|| rel.clone()).clone()
-        };
+        let link_group = if kind == 'd' { rel.clone() } else { inodes.entry((meta.dev(), meta.ino())).or_insert_with(|| rel.clone()).clone() };
         out.insert(
             rel.clone(),
             Node {
@@ -373,8 +361,7 @@ pub fn confined<T: Send>(writable: &Path, f: impl FnOnce() -> T + Send) -> T {
     use nix::mount::{mount, MsFlags};
     std::thread::scope(|s| {
         s.spawn(|| {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS | nix::sched::CloneFlags::CLONE_FS)
-                .expect("unshare mount namespace");
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS | nix::sched::CloneFlags::CLONE_FS).expect("unshare mount namespace");
             let none: Option<&str> = None;
             mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none).expect("make / private");
             mount(Some(writable), writable, none, MsFlags::MS_BIND | MsFlags::MS_REC, none).expect("bind sandbox");

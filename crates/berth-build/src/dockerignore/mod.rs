@@ -97,14 +97,8 @@ impl DockerIgnore {
             if cleaned.len() > 1 && cleaned.starts_with('/') {
                 cleaned.remove(0);
             }
-            let compiled = Pattern::compile(&cleaned).ok_or_else(|| IgnoreError::BadPattern {
-                line: number,
-                pattern: cleaned.clone(),
-            })?;
-            rules.push(Rule {
-                pattern: compiled,
-                exception,
-            });
+            let compiled = Pattern::compile(&cleaned).ok_or_else(|| IgnoreError::BadPattern { line: number, pattern: cleaned.clone() })?;
+            rules.push(Rule { pattern: compiled, exception });
         }
         Ok(DockerIgnore { rules })
     }
@@ -128,22 +122,14 @@ impl DockerIgnore {
             return false;
         }
         let parent = parent(&path);
-        let ancestors: Vec<&str> = if parent == "." {
-            Vec::new()
-        } else {
-            parent
-                .match_indices('/')
-                .map(|(at, _)| parent.get(..at).unwrap_or(""))
-                .chain([parent])
-                .collect()
-        };
+        let ancestors: Vec<&str> =
+            if parent == "." { Vec::new() } else { parent.match_indices('/').map(|(at, _)| parent.get(..at).unwrap_or("")).chain([parent]).collect() };
         let mut excluded = false;
         for rule in &self.rules {
             if rule.exception != excluded {
                 continue;
             }
-            let hit =
-                rule.pattern.matches(&path) || ancestors.iter().any(|a| rule.pattern.matches(a));
+            let hit = rule.pattern.matches(&path) || ancestors.iter().any(|a| rule.pattern.matches(a));
             if hit {
                 excluded = !rule.exception;
             }
@@ -160,11 +146,7 @@ impl DockerIgnore {
         }
         let dir = clean_path(rel_dir.trim_start_matches('/'));
         let dir_parts: Vec<&str> = dir.split('/').collect();
-        !self
-            .rules
-            .iter()
-            .filter(|r| r.exception)
-            .any(|r| may_match_below(r.pattern.text(), &dir_parts))
+        !self.rules.iter().filter(|r| r.exception).any(|r| may_match_below(r.pattern.text(), &dir_parts))
     }
 }
 

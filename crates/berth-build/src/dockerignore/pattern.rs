@@ -83,9 +83,7 @@ impl Pattern {
                     kind_hint = None;
                     if chars.peek().is_none() {
                         if exact {
-                            kind_hint = Some(Kind::Prefix(
-                                text.get(..text.len().saturating_sub(2))?.to_string(),
-                            ));
+                            kind_hint = Some(Kind::Prefix(text.get(..text.len().saturating_sub(2))?.to_string()));
                         }
                         tokens.push(Token::RunAny);
                     } else {
@@ -125,10 +123,7 @@ impl Pattern {
             (false, Some(hint)) => hint,
             (false, None) => Kind::Tokens(tokens),
         };
-        Some(Pattern {
-            text: text.to_string(),
-            kind,
-        })
+        Some(Pattern { text: text.to_string(), kind })
     }
 
     /// The pattern text.
@@ -141,10 +136,7 @@ impl Pattern {
         match &self.kind {
             Kind::Exact => path == self.text,
             Kind::Prefix(prefix) => path.starts_with(prefix.as_str()),
-            Kind::Suffix(suffix) => {
-                path.ends_with(suffix.as_str())
-                    || suffix.strip_prefix('/').is_some_and(|s| s == path)
-            }
+            Kind::Suffix(suffix) => path.ends_with(suffix.as_str()) || suffix.strip_prefix('/').is_some_and(|s| s == path),
             Kind::Tokens(tokens) => run(tokens, path),
         }
     }
@@ -155,9 +147,7 @@ fn step(token: &Token, ch: char) -> bool {
         Token::Literal(l) => *l == ch,
         Token::OneInComponent | Token::RunInComponent => ch != '/' && ch != '\n',
         Token::RunAny | Token::Dirs => ch != '\n',
-        Token::Class { negated, ranges } => {
-            ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&ch)) != *negated
-        }
+        Token::Class { negated, ranges } => ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&ch)) != *negated,
     }
 }
 
@@ -188,8 +178,7 @@ fn run(tokens: &[Token], path: &str) -> bool {
         let mut next_inside = vec![false; tokens.len()];
         let mut alive = false;
         for (i, token) in tokens.iter().enumerate() {
-            let here =
-                at.get(i).copied().unwrap_or(false) || inside.get(i).copied().unwrap_or(false);
+            let here = at.get(i).copied().unwrap_or(false) || inside.get(i).copied().unwrap_or(false);
             if !here || !step(token, ch) {
                 continue;
             }

@@ -21,30 +21,13 @@ fn cleaning() {
 fn parsing_rules() {
     let d = ignore("\u{feff}# comment\n  \n/node_modules/\n ./build/../dist \n!  keep.txt\n  # not a comment\r\n");
     let patterns: Vec<(&str, bool)> = d.patterns().collect();
-    assert_eq!(
-        patterns,
-        [
-            ("node_modules", false),
-            ("dist", false),
-            ("keep.txt", true),
-            ("# not a comment", false)
-        ]
-    );
+    assert_eq!(patterns, [("node_modules", false), ("dist", false), ("keep.txt", true), ("# not a comment", false)]);
 }
 
 #[test]
 fn parse_errors() {
-    assert_eq!(
-        DockerIgnore::parse("a\n!\n"),
-        Err(IgnoreError::IllegalExclusion { line: 2 })
-    );
-    assert_eq!(
-        DockerIgnore::parse("[abc\n"),
-        Err(IgnoreError::BadPattern {
-            line: 1,
-            pattern: "[abc".into()
-        })
-    );
+    assert_eq!(DockerIgnore::parse("a\n!\n"), Err(IgnoreError::IllegalExclusion { line: 2 }));
+    assert_eq!(DockerIgnore::parse("[abc\n"), Err(IgnoreError::BadPattern { line: 1, pattern: "[abc".into() }));
 }
 
 #[test]

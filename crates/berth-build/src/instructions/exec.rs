@@ -36,11 +36,7 @@ impl CommandForm {
     pub fn to_argv(&self, shell: &[String]) -> Vec<String> {
         match self {
             CommandForm::Exec(args) => args.clone(),
-            CommandForm::Shell(line) => shell
-                .iter()
-                .cloned()
-                .chain(std::iter::once(line.clone()))
-                .collect(),
+            CommandForm::Shell(line) => shell.iter().cloned().chain(std::iter::once(line.clone())).collect(),
         }
     }
 
@@ -82,10 +78,7 @@ impl Run {
     }
 
     fn flag_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.flags
-            .iter()
-            .filter(move |f| f.name == name)
-            .filter_map(|f| f.value.as_deref())
+        self.flags.iter().filter(move |f| f.name == name).filter_map(|f| f.value.as_deref())
     }
 }
 
@@ -119,76 +112,38 @@ pub struct Shell {
     pub shell: Vec<String>,
 }
 
-const RUN_FLAGS: &[(&str, Kind)] = &[
-    ("mount", Kind::Repeated),
-    ("network", Kind::Single),
-    ("security", Kind::Single),
-    ("device", Kind::Repeated),
-];
+const RUN_FLAGS: &[(&str, Kind)] = &[("mount", Kind::Repeated), ("network", Kind::Single), ("security", Kind::Single), ("device", Kind::Repeated)];
 
 pub(super) fn parse_run(raw: RawInstruction) -> Result<Run, ErrorKind> {
     let flags = Flags::parse(&raw.flags, RUN_FLAGS)?;
-    check_choice(
-        &flags,
-        "network",
-        &["default", "none", "host"],
-        "default, none or host",
-    )?;
-    check_choice(
-        &flags,
-        "security",
-        &["sandbox", "insecure"],
-        "sandbox or insecure",
-    )?;
+    check_choice(&flags, "network", &["default", "none", "host"], "default, none or host")?;
+    check_choice(&flags, "security", &["sandbox", "insecure"], "sandbox or insecure")?;
     let command = CommandForm::parse(&raw.rest)?;
-    Ok(Run {
-        source: raw.source,
-        flags: flags.into_list(),
-        command,
-        heredocs: raw.heredocs,
-    })
+    Ok(Run { source: raw.source, flags: flags.into_list(), command, heredocs: raw.heredocs })
 }
 
-fn check_choice(
-    flags: &Flags,
-    name: &str,
-    allowed: &[&str],
-    expected: &'static str,
-) -> Result<(), ErrorKind> {
+fn check_choice(flags: &Flags, name: &str, allowed: &[&str], expected: &'static str) -> Result<(), ErrorKind> {
     match flags.single(name) {
-        Some(value) if !allowed.contains(&value.as_str()) => Err(ErrorKind::InvalidFlagValue {
-            flag: format!("--{name}"),
-            value,
-            expected,
-        }),
+        Some(value) if !allowed.contains(&value.as_str()) => Err(ErrorKind::InvalidFlagValue { flag: format!("--{name}"), value, expected }),
         _ => Ok(()),
     }
 }
 
 pub(super) fn parse_cmd(raw: RawInstruction) -> Result<Cmd, ErrorKind> {
     no_flags(&raw)?;
-    Ok(Cmd {
-        command: CommandForm::parse(&raw.rest)?,
-        source: raw.source,
-    })
+    Ok(Cmd { command: CommandForm::parse(&raw.rest)?, source: raw.source })
 }
 
 pub(super) fn parse_entrypoint(raw: RawInstruction) -> Result<Entrypoint, ErrorKind> {
     no_flags(&raw)?;
-    Ok(Entrypoint {
-        command: CommandForm::parse(&raw.rest)?,
-        source: raw.source,
-    })
+    Ok(Entrypoint { command: CommandForm::parse(&raw.rest)?, source: raw.source })
 }
 
 pub(super) fn parse_shell(raw: RawInstruction) -> Result<Shell, ErrorKind> {
     no_flags(&raw)?;
     match json_array(&raw.rest)? {
         Json::Array(shell) if shell.is_empty() => Err(ErrorKind::AtLeastOneArgument),
-        Json::Array(shell) => Ok(Shell {
-            source: raw.source,
-            shell,
-        }),
+        Json::Array(shell) => Ok(Shell { source: raw.source, shell }),
         Json::NotJson if raw.rest.is_empty() => Err(ErrorKind::AtLeastOneArgument),
         Json::NotJson => Err(ErrorKind::NotJson),
     }

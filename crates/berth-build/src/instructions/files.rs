@@ -74,14 +74,8 @@ pub struct Add {
     pub dest: String,
 }
 
-const COPY_FLAGS: &[(&str, Kind)] = &[
-    ("chown", Kind::Single),
-    ("from", Kind::Single),
-    ("chmod", Kind::Single),
-    ("link", Kind::Bool),
-    ("exclude", Kind::Repeated),
-    ("parents", Kind::Bool),
-];
+const COPY_FLAGS: &[(&str, Kind)] =
+    &[("chown", Kind::Single), ("from", Kind::Single), ("chmod", Kind::Single), ("link", Kind::Bool), ("exclude", Kind::Repeated), ("parents", Kind::Bool)];
 
 const ADD_FLAGS: &[(&str, Kind)] = &[
     ("chown", Kind::Single),

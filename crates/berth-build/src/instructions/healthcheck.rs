@@ -53,22 +53,15 @@ impl HealthcheckSpec {
         match self {
             HealthcheckSpec::None => vec!["NONE".to_string()],
             HealthcheckSpec::Cmd(cmd) => match &cmd.command {
-                CommandForm::Exec(args) => std::iter::once("CMD".to_string())
-                    .chain(args.iter().cloned())
-                    .collect(),
+                CommandForm::Exec(args) => std::iter::once("CMD".to_string()).chain(args.iter().cloned()).collect(),
                 CommandForm::Shell(line) => vec!["CMD-SHELL".to_string(), line.clone()],
             },
         }
     }
 }
 
-const FLAGS: &[(&str, Kind)] = &[
-    ("interval", Kind::Single),
-    ("timeout", Kind::Single),
-    ("start-period", Kind::Single),
-    ("start-interval", Kind::Single),
-    ("retries", Kind::Single),
-];
+const FLAGS: &[(&str, Kind)] =
+    &[("interval", Kind::Single), ("timeout", Kind::Single), ("start-period", Kind::Single), ("start-interval", Kind::Single), ("retries", Kind::Single)];
 
 pub(super) fn parse(raw: RawInstruction) -> Result<Healthcheck, ErrorKind> {
     let rest = raw.rest.as_str();
@@ -84,19 +77,14 @@ pub(super) fn parse(raw: RawInstruction) -> Result<Healthcheck, ErrorKind> {
         if !args.is_empty() {
             return Err(ErrorKind::HealthcheckNoneArgs);
         }
-        return Ok(Healthcheck {
-            source: raw.source,
-            check: HealthcheckSpec::None,
-        });
+        return Ok(Healthcheck { source: raw.source, check: HealthcheckSpec::None });
     }
     let flags = Flags::parse(&raw.flags, FLAGS)?;
     if kind != "CMD" {
         return Err(ErrorKind::HealthcheckUnknownType { kind });
     }
     let command = CommandForm::parse(args)?;
-    if matches!(&command, CommandForm::Exec(a) if a.is_empty())
-        || matches!(&command, CommandForm::Shell(s) if s.is_empty())
-    {
+    if matches!(&command, CommandForm::Exec(a) if a.is_empty()) || matches!(&command, CommandForm::Shell(s) if s.is_empty()) {
         return Err(ErrorKind::HealthcheckMissingCommand);
     }
     let check = HealthcheckCmd {
@@ -107,10 +95,7 @@ pub(super) fn parse(raw: RawInstruction) -> Result<Healthcheck, ErrorKind> {
         start_interval_ns: interval(&flags, "start-interval")?,
         retries: retries(&flags)?,
     };
-    Ok(Healthcheck {
-        source: raw.source,
-        check: HealthcheckSpec::Cmd(check),
-    })
+    Ok(Healthcheck { source: raw.source, check: HealthcheckSpec::Cmd(check) })
 }
 
 /// A duration flag: unset or zero is 0; otherwise at least 1ms.
@@ -125,19 +110,12 @@ fn interval(flags: &Flags, name: &str) -> Result<u64, ErrorKind> {
     if nanos == 0 {
         return Ok(0);
     }
-    u64::try_from(nanos)
-        .ok()
-        .filter(|n| *n >= 1_000_000)
-        .ok_or(ErrorKind::DurationTooShort { flag })
+    u64::try_from(nanos).ok().filter(|n| *n >= 1_000_000).ok_or(ErrorKind::DurationTooShort { flag })
 }
 
 fn retries(flags: &Flags) -> Result<u32, ErrorKind> {
     match flags.single("retries").filter(|v| !v.is_empty()) {
         None => Ok(0),
-        Some(value) => value
-            .parse::<i32>()
-            .ok()
-            .and_then(|n| u32::try_from(n).ok())
-            .ok_or(ErrorKind::InvalidRetries { value }),
+        Some(value) => value.parse::<i32>().ok().and_then(|n| u32::try_from(n).ok()).ok_or(ErrorKind::InvalidRetries { value }),
     }
 }

@@ -202,10 +202,7 @@ pub(crate) fn parse(raw: RawInstruction) -> Result<Instruction, ErrorKind> {
 
 /// The error for a keyword that is not an instruction.
 pub(crate) fn unknown(keyword: &str) -> ErrorKind {
-    ErrorKind::UnknownInstruction {
-        name: keyword.to_string(),
-        suggestion: closest(keyword, KEYWORDS).map(str::to_string),
-    }
+    ErrorKind::UnknownInstruction { name: keyword.to_string(), suggestion: closest(keyword, KEYWORDS).map(str::to_string) }
 }
 
 /// Rejects any flag on instructions that take none.

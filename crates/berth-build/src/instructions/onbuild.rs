@@ -27,9 +27,7 @@ pub struct Onbuild {
 fn strip_keyword(original: &str) -> &str {
     let trimmed = original.trim_start();
     match trimmed.get(..7) {
-        Some(head) if head.eq_ignore_ascii_case("ONBUILD") => {
-            trimmed.get(7..).unwrap_or("").trim_start()
-        }
+        Some(head) if head.eq_ignore_ascii_case("ONBUILD") => trimmed.get(7..).unwrap_or("").trim_start(),
         _ => trimmed,
     }
 }
@@ -60,14 +58,7 @@ pub(super) fn parse(raw: RawInstruction) -> Result<Onbuild, ErrorKind> {
         rest: inner.rest,
         heredocs: raw.heredocs.clone(),
         escape: raw.escape,
-        source: Source {
-            original: text,
-            ..raw.source.clone()
-        },
+        source: Source { original: text, ..raw.source.clone() },
     })?;
-    Ok(Onbuild {
-        source: raw.source,
-        expression,
-        trigger: Box::new(trigger),
-    })
+    Ok(Onbuild { source: raw.source, expression, trigger: Box::new(trigger) })
 }

@@ -75,10 +75,7 @@ pub(super) fn parse_expose(raw: RawInstruction) -> Result<Expose, ErrorKind> {
     if ports.is_empty() {
         return Err(ErrorKind::AtLeastOneArgument);
     }
-    Ok(Expose {
-        source: raw.source,
-        ports,
-    })
+    Ok(Expose { source: raw.source, ports })
 }
 
 pub(super) fn parse_volume(raw: RawInstruction) -> Result<Volume, ErrorKind> {
@@ -97,10 +94,7 @@ pub(super) fn parse_volume(raw: RawInstruction) -> Result<Volume, ErrorKind> {
             path => Ok(path.to_string()),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Volume {
-        source: raw.source,
-        paths,
-    })
+    Ok(Volume { source: raw.source, paths })
 }
 
 /// The single argument of USER/WORKDIR/STOPSIGNAL/MAINTAINER.
@@ -113,29 +107,17 @@ fn one(raw: &RawInstruction) -> Result<String, ErrorKind> {
 }
 
 pub(super) fn parse_user(raw: RawInstruction) -> Result<User, ErrorKind> {
-    Ok(User {
-        user: one(&raw)?,
-        source: raw.source,
-    })
+    Ok(User { user: one(&raw)?, source: raw.source })
 }
 
 pub(super) fn parse_workdir(raw: RawInstruction) -> Result<Workdir, ErrorKind> {
-    Ok(Workdir {
-        path: one(&raw)?,
-        source: raw.source,
-    })
+    Ok(Workdir { path: one(&raw)?, source: raw.source })
 }
 
 pub(super) fn parse_stopsignal(raw: RawInstruction) -> Result<StopSignal, ErrorKind> {
-    Ok(StopSignal {
-        signal: one(&raw)?,
-        source: raw.source,
-    })
+    Ok(StopSignal { signal: one(&raw)?, source: raw.source })
 }
 
 pub(super) fn parse_maintainer(raw: RawInstruction) -> Result<Maintainer, ErrorKind> {
-    Ok(Maintainer {
-        name: one(&raw)?,
-        source: raw.source,
-    })
+    Ok(Maintainer { name: one(&raw)?, source: raw.source })
 }

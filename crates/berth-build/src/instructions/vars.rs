@@ -61,9 +61,7 @@ pub struct Arg {
 
 /// Whether `rest` uses the legacy `KEY value` form (first word has no `=`).
 pub(crate) fn is_legacy_form(rest: &str, escape: char) -> bool {
-    quoted_words(rest, escape)
-        .first()
-        .is_some_and(|w| !w.contains('='))
+    quoted_words(rest, escape).first().is_some_and(|w| !w.contains('='))
 }
 
 fn name_values(rest: &str, escape: char) -> Result<Vec<KeyValue>, ErrorKind> {
@@ -72,49 +70,31 @@ fn name_values(rest: &str, escape: char) -> Result<Vec<KeyValue>, ErrorKind> {
         return Err(ErrorKind::AtLeastOneArgument);
     };
     if !first.contains('=') {
-        let sep = rest
-            .find(['\t', '\x0b', '\x0c', '\r', ' '])
-            .ok_or(ErrorKind::LegacyNeedsValue)?;
-        let (key, value) = rest
-            .split_at_checked(sep)
-            .ok_or(ErrorKind::LegacyNeedsValue)?;
+        let sep = rest.find(['\t', '\x0b', '\x0c', '\r', ' ']).ok_or(ErrorKind::LegacyNeedsValue)?;
+        let (key, value) = rest.split_at_checked(sep).ok_or(ErrorKind::LegacyNeedsValue)?;
         let value = value.trim_start_matches(['\t', '\x0b', '\x0c', '\r', ' ']);
-        return Ok(vec![KeyValue {
-            key: key.to_string(),
-            value: value.to_string(),
-        }]);
+        return Ok(vec![KeyValue { key: key.to_string(), value: value.to_string() }]);
     }
     words
         .iter()
         .map(|word| {
-            let (key, value) = word
-                .split_once('=')
-                .ok_or_else(|| ErrorKind::MissingEquals { word: word.clone() })?;
+            let (key, value) = word.split_once('=').ok_or_else(|| ErrorKind::MissingEquals { word: word.clone() })?;
             if key.is_empty() {
                 return Err(ErrorKind::BlankName);
             }
-            Ok(KeyValue {
-                key: key.to_string(),
-                value: value.to_string(),
-            })
+            Ok(KeyValue { key: key.to_string(), value: value.to_string() })
         })
         .collect()
 }
 
 pub(super) fn parse_env(raw: RawInstruction) -> Result<Env, ErrorKind> {
     no_flags(&raw)?;
-    Ok(Env {
-        vars: name_values(&raw.rest, raw.escape)?,
-        source: raw.source,
-    })
+    Ok(Env { vars: name_values(&raw.rest, raw.escape)?, source: raw.source })
 }
 
 pub(super) fn parse_label(raw: RawInstruction) -> Result<Label, ErrorKind> {
     no_flags(&raw)?;
-    Ok(Label {
-        labels: name_values(&raw.rest, raw.escape)?,
-        source: raw.source,
-    })
+    Ok(Label { labels: name_values(&raw.rest, raw.escape)?, source: raw.source })
 }
 
 pub(super) fn parse_arg(raw: RawInstruction) -> Result<Arg, ErrorKind> {
@@ -127,18 +107,9 @@ pub(super) fn parse_arg(raw: RawInstruction) -> Result<Arg, ErrorKind> {
         .into_iter()
         .map(|word| match word.split_once('=') {
             Some(("", _)) => Err(ErrorKind::BlankName),
-            Some((name, default)) => Ok(ArgDef {
-                name: name.to_string(),
-                default: Some(default.to_string()),
-            }),
-            None => Ok(ArgDef {
-                name: word,
-                default: None,
-            }),
+            Some((name, default)) => Ok(ArgDef { name: name.to_string(), default: Some(default.to_string()) }),
+            None => Ok(ArgDef { name: word, default: None }),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Arg {
-        source: raw.source,
-        args,
-    })
+    Ok(Arg { source: raw.source, args })
 }

@@ -77,23 +77,12 @@ impl Scanner<'_> {
             }
             Some(op @ ('+' | '-' | '?' | '#' | '%')) => self.modifier(&name, false, Some(op)),
             Some('/') => self.replace(&name),
-            Some(other) => Err(ExpandError::UnsupportedModifier {
-                modifier: other.to_string(),
-            }),
+            Some(other) => Err(ExpandError::UnsupportedModifier { modifier: other.to_string() }),
         }
     }
 
-    fn modifier(
-        &mut self,
-        name: &str,
-        colon: bool,
-        op: Option<char>,
-    ) -> Result<String, ExpandError> {
-        let mut written = if colon {
-            ":".to_string()
-        } else {
-            String::new()
-        };
+    fn modifier(&mut self, name: &str, colon: bool, op: Option<char>) -> Result<String, ExpandError> {
+        let mut written = if colon { ":".to_string() } else { String::new() };
         written.extend(op);
         let trims = matches!(op, Some('#' | '%'));
         if colon && trims {
@@ -107,29 +96,14 @@ impl Scanner<'_> {
         let empty = value.as_deref() == Some("");
         let missing = value.is_none() || (colon && empty);
         match op {
-            Some('-') => Ok(if missing {
-                word
-            } else {
-                value.unwrap_or_default()
-            }),
+            Some('-') => Ok(if missing { word } else { value.unwrap_or_default() }),
             Some('+') => Ok(if missing { String::new() } else { word }),
             Some('?') => match value {
                 Some(v) if !missing => Ok(v),
                 _ => {
-                    let default = if value.is_none() {
-                        "is not allowed to be unset"
-                    } else {
-                        "is not allowed to be empty"
-                    };
-                    let message = if word.is_empty() {
-                        default.to_string()
-                    } else {
-                        word
-                    };
-                    Err(ExpandError::Required {
-                        name: name.to_string(),
-                        message,
-                    })
+                    let default = if value.is_none() { "is not allowed to be unset" } else { "is not allowed to be empty" };
+                    let message = if word.is_empty() { default.to_string() } else { word };
+                    Err(ExpandError::Required { name: name.to_string(), message })
                 }
             },
             Some(op @ ('#' | '%')) => {

@@ -84,10 +84,7 @@ pub enum ExpandError {
 impl ExpandError {
     /// Whether this error is a safety limit rather than a syntax problem.
     pub fn is_limit(&self) -> bool {
-        matches!(
-            self,
-            ExpandError::TooDeep | ExpandError::TooLong | ExpandError::TooExpensive
-        )
+        matches!(self, ExpandError::TooDeep | ExpandError::TooLong | ExpandError::TooExpensive)
     }
 }
 
@@ -125,10 +122,7 @@ impl Default for ShellWords {
 impl ShellWords {
     /// An expander using `escape` (`\` or `` ` ``) as escape character.
     pub fn new(escape: char) -> Self {
-        Self {
-            escape,
-            options: Options::default(),
-        }
+        Self { escape, options: Options::default() }
     }
 
     pub(crate) fn with_options(escape: char, options: Options) -> Self {
@@ -144,9 +138,7 @@ impl ShellWords {
     /// resolved and variables substituted; whitespace is kept. This is what
     /// Docker does for `ENV`, `LABEL`, `WORKDIR`, `COPY` paths and friends.
     pub fn word(&self, word: &str, vars: &dyn Vars) -> Result<String, ExpandError> {
-        scan::Scanner::new(self, word, vars)
-            .process()
-            .map(|(word, _)| word)
+        scan::Scanner::new(self, word, vars).process().map(|(word, _)| word)
     }
 
     /// Expands `word` and splits the result into fields on unquoted
@@ -154,18 +146,13 @@ impl ShellWords {
     /// text never does). Empty fields are dropped. Docker uses this for
     /// `EXPOSE`.
     pub fn words(&self, word: &str, vars: &dyn Vars) -> Result<Vec<String>, ExpandError> {
-        scan::Scanner::new(self, word, vars)
-            .process()
-            .map(|(_, words)| words)
+        scan::Scanner::new(self, word, vars).process().map(|(_, words)| words)
     }
 
     /// Expands the body of a `COPY <<EOF` heredoc: variables and the
     /// backslash escape are processed, quotes are kept as ordinary text.
     pub fn heredoc_body(body: &str, vars: &dyn Vars) -> Result<String, ExpandError> {
-        let options = Options {
-            skip_quotes: true,
-            ..Options::default()
-        };
+        let options = Options { skip_quotes: true, ..Options::default() };
         ShellWords::with_options('\\', options).word(body, vars)
     }
 }

@@ -46,11 +46,7 @@ pub(super) fn compile(pattern: &str) -> Result<Vec<Token>, ExpandError> {
                     chars.next();
                     Token::Literal(next)
                 }
-                _ => {
-                    return Err(ExpandError::InvalidPattern {
-                        pattern: pattern.to_string(),
-                    })
-                }
+                _ => return Err(ExpandError::InvalidPattern { pattern: pattern.to_string() }),
             },
             other => Token::Literal(other),
         };
@@ -80,11 +76,7 @@ fn close(tokens: &[Token], states: &mut [bool]) {
 }
 
 /// For every `k`, whether `tokens` matches exactly `text[..k]`.
-fn prefix_ends(
-    tokens: &[Token],
-    text: &[char],
-    budget: &mut Budget,
-) -> Result<Vec<bool>, ExpandError> {
+fn prefix_ends(tokens: &[Token], text: &[char], budget: &mut Budget) -> Result<Vec<bool>, ExpandError> {
     let width = tokens.len() + 1;
     let mut ends = vec![false; text.len() + 1];
     let mut states = vec![false; width];
@@ -130,12 +122,7 @@ fn pick(ends: &[bool], longest: bool) -> Option<usize> {
 }
 
 /// `${v#pat}` / `${v##pat}`: drop the shortest (longest) matching prefix.
-pub(super) fn trim_prefix(
-    tokens: &[Token],
-    value: &str,
-    longest: bool,
-    budget: &mut Budget,
-) -> Result<String, ExpandError> {
+pub(super) fn trim_prefix(tokens: &[Token], value: &str, longest: bool, budget: &mut Budget) -> Result<String, ExpandError> {
     let text: Vec<char> = value.chars().collect();
     let ends = prefix_ends(tokens, &text, budget)?;
     Ok(match pick(&ends, longest) {
@@ -145,12 +132,7 @@ pub(super) fn trim_prefix(
 }
 
 /// `${v%pat}` / `${v%%pat}`: drop the shortest (longest) matching suffix.
-pub(super) fn trim_suffix(
-    tokens: &[Token],
-    value: &str,
-    longest: bool,
-    budget: &mut Budget,
-) -> Result<String, ExpandError> {
+pub(super) fn trim_suffix(tokens: &[Token], value: &str, longest: bool, budget: &mut Budget) -> Result<String, ExpandError> {
     let reversed_tokens: Vec<Token> = tokens.iter().rev().copied().collect();
     let reversed: Vec<char> = value.chars().rev().collect();
     let ends = prefix_ends(&reversed_tokens, &reversed, budget)?;
@@ -162,13 +144,7 @@ pub(super) fn trim_suffix(
 
 /// `${v/pat/rep}` / `${v//pat/rep}`: replace the leftmost-longest match
 /// (every non-overlapping match when `all`).
-pub(super) fn replace(
-    tokens: &[Token],
-    value: &str,
-    replacement: &str,
-    all: bool,
-    budget: &mut Budget,
-) -> Result<String, ExpandError> {
+pub(super) fn replace(tokens: &[Token], value: &str, replacement: &str, all: bool, budget: &mut Budget) -> Result<String, ExpandError> {
     let text: Vec<char> = value.chars().collect();
     let mut out = String::new();
     let mut pos = 0;
@@ -176,11 +152,7 @@ pub(super) fn replace(
     let mut last_end = None;
     while pos <= text.len() {
         let rest = text.get(pos..).unwrap_or_default();
-        let found = if replaced && !all {
-            None
-        } else {
-            pick(&prefix_ends(tokens, rest, budget)?, true)
-        };
+        let found = if replaced && !all { None } else { pick(&prefix_ends(tokens, rest, budget)?, true) };
         // Like Go's regexp, an empty match right after a match is skipped.
         let found = found.filter(|len| *len > 0 || last_end != Some(pos));
         match found {

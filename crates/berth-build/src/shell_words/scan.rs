@@ -62,15 +62,7 @@ pub(super) struct Scanner<'a> {
 
 impl<'a> Scanner<'a> {
     pub(super) fn new(lexer: &ShellWords, word: &str, vars: &'a dyn Vars) -> Self {
-        Self {
-            chars: word.chars().collect(),
-            pos: 0,
-            escape: lexer.escape,
-            options: lexer.options,
-            vars,
-            depth: 0,
-            budget: Budget::default(),
-        }
+        Self { chars: word.chars().collect(), pos: 0, escape: lexer.escape, options: lexer.options, vars, depth: 0, budget: Budget::default() }
     }
 
     pub(super) fn process(mut self) -> Result<(String, Vec<String>), ExpandError> {
@@ -92,11 +84,7 @@ impl<'a> Scanner<'a> {
 
     /// Scans until `stop` (consumed) or the end of input; `stop = None` means
     /// the whole word. Returns the joined text and the fields.
-    pub(super) fn until(
-        &mut self,
-        stop: Option<char>,
-        raw_escapes: bool,
-    ) -> Result<(String, Vec<String>), ExpandError> {
+    pub(super) fn until(&mut self, stop: Option<char>, raw_escapes: bool) -> Result<(String, Vec<String>), ExpandError> {
         let mut result = String::new();
         let mut fields = Fields::default();
         while let Some(ch) = self.peek() {
@@ -160,11 +148,7 @@ impl<'a> Scanner<'a> {
         }
         loop {
             match self.next() {
-                None => {
-                    return Err(ExpandError::UnterminatedQuote {
-                        quote: "single-quote",
-                    })
-                }
+                None => return Err(ExpandError::UnterminatedQuote { quote: "single-quote" }),
                 Some('\'') => {
                     if self.options.raw_quotes {
                         out.push('\'');
@@ -184,11 +168,7 @@ impl<'a> Scanner<'a> {
         }
         loop {
             match self.peek() {
-                None => {
-                    return Err(ExpandError::UnterminatedQuote {
-                        quote: "double-quote",
-                    })
-                }
+                None => return Err(ExpandError::UnterminatedQuote { quote: "double-quote" }),
                 Some('"') => {
                     self.next();
                     if self.options.raw_quotes {

@@ -1,16 +1,10 @@
 use super::*;
 
 fn env() -> Vec<(String, String)> {
-    [
-        ("PWD", "/home"),
-        ("SHELL", "bash"),
-        ("EMPTY", ""),
-        ("SPACED", "  ab c  "),
-        ("VER", "v1.2.3-rc1"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect()
+    [("PWD", "/home"), ("SHELL", "bash"), ("EMPTY", ""), ("SPACED", "  ab c  "), ("VER", "v1.2.3-rc1")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn word(input: &str) -> Result<String, ExpandError> {
@@ -67,22 +61,9 @@ fn escapes_inside_quotes() {
 
 #[test]
 fn unterminated_quotes_fail() {
-    assert!(matches!(
-        word("he'llo"),
-        Err(ExpandError::UnterminatedQuote {
-            quote: "single-quote"
-        })
-    ));
-    assert!(matches!(
-        word("\"hello"),
-        Err(ExpandError::UnterminatedQuote {
-            quote: "double-quote"
-        })
-    ));
-    assert!(matches!(
-        word(r#""hello\""#),
-        Err(ExpandError::UnterminatedQuote { .. })
-    ));
+    assert!(matches!(word("he'llo"), Err(ExpandError::UnterminatedQuote { quote: "single-quote" })));
+    assert!(matches!(word("\"hello"), Err(ExpandError::UnterminatedQuote { quote: "double-quote" })));
+    assert!(matches!(word(r#""hello\""#), Err(ExpandError::UnterminatedQuote { .. })));
     assert!(word(r"he\\'llo").is_err());
 }
 
@@ -90,10 +71,7 @@ fn unterminated_quotes_fail() {
 fn backtick_escape() {
     let lexer = ShellWords::new('`');
     let vars = env();
-    assert_eq!(
-        lexer.word(r"C:\path`$PWD", &vars).ok().as_deref(),
-        Some(r"C:\path$PWD")
-    );
+    assert_eq!(lexer.word(r"C:\path`$PWD", &vars).ok().as_deref(), Some(r"C:\path$PWD"));
     assert_eq!(lexer.word("a` b", &vars).ok().as_deref(), Some("a b"));
     assert_eq!(lexer.word("\"x`\"y\"", &vars).ok().as_deref(), Some("x\"y"));
 }
@@ -117,18 +95,9 @@ fn bad_braces() {
     assert_eq!(word("he${PWD"), Err(ExpandError::MissingBrace));
     assert_eq!(word("${PWD:-x"), Err(ExpandError::MissingBrace));
     assert_eq!(word("${"), Err(ExpandError::MissingBrace));
-    assert!(matches!(
-        word("${.}"),
-        Err(ExpandError::UnsupportedModifier { .. })
-    ));
-    assert!(matches!(
-        word("${PWD:=x}"),
-        Err(ExpandError::UnsupportedModifier { .. })
-    ));
-    assert!(matches!(
-        word("${PWD:#x}"),
-        Err(ExpandError::UnsupportedModifier { .. })
-    ));
+    assert!(matches!(word("${.}"), Err(ExpandError::UnsupportedModifier { .. })));
+    assert!(matches!(word("${PWD:=x}"), Err(ExpandError::UnsupportedModifier { .. })));
+    assert!(matches!(word("${PWD:#x}"), Err(ExpandError::UnsupportedModifier { .. })));
     assert_eq!(ok(r"\${}"), "${}");
 }
 
@@ -160,21 +129,9 @@ fn alternate_operators() {
 
 #[test]
 fn required_operators() {
-    assert_eq!(
-        word("${UNSET:?must be set}"),
-        Err(ExpandError::Required {
-            name: "UNSET".into(),
-            message: "must be set".into()
-        })
-    );
-    assert_eq!(
-        word("${UNSET?}").map_err(|e| e.to_string()),
-        Err("UNSET: is not allowed to be unset".to_string())
-    );
-    assert_eq!(
-        word("${EMPTY:?}").map_err(|e| e.to_string()),
-        Err("EMPTY: is not allowed to be empty".to_string())
-    );
+    assert_eq!(word("${UNSET:?must be set}"), Err(ExpandError::Required { name: "UNSET".into(), message: "must be set".into() }));
+    assert_eq!(word("${UNSET?}").map_err(|e| e.to_string()), Err("UNSET: is not allowed to be unset".to_string()));
+    assert_eq!(word("${EMPTY:?}").map_err(|e| e.to_string()), Err("EMPTY: is not allowed to be empty".to_string()));
     assert_eq!(ok("${EMPTY?}"), "");
     assert_eq!(ok("${PWD:?}"), "/home");
 }
@@ -190,10 +147,7 @@ fn trim_operators() {
     assert_eq!(ok("${VER#x}"), "v1.2.3-rc1");
     assert_eq!(ok("${VER%?}"), "v1.2.3-rc");
     assert_eq!(ok("${UNSET#x}"), "");
-    assert!(matches!(
-        word(r"${VER#\x}"),
-        Err(ExpandError::InvalidPattern { .. })
-    ));
+    assert!(matches!(word(r"${VER#\x}"), Err(ExpandError::InvalidPattern { .. })));
 }
 
 #[test]
@@ -220,19 +174,12 @@ fn word_splitting() {
 #[test]
 fn values_are_not_rescanned() {
     let vars = vec![("A".to_string(), "$A$A".to_string())];
-    assert_eq!(
-        ShellWords::default().word("$A-${A}", &vars).ok().as_deref(),
-        Some("$A$A-$A$A")
-    );
+    assert_eq!(ShellWords::default().word("$A-${A}", &vars).ok().as_deref(), Some("$A$A-$A$A"));
 }
 
 #[test]
 fn nesting_is_bounded() {
-    let deep = format!(
-        "{}x{}",
-        "${U:-".repeat(MAX_NESTING + 5),
-        "}".repeat(MAX_NESTING + 5)
-    );
+    let deep = format!("{}x{}", "${U:-".repeat(MAX_NESTING + 5), "}".repeat(MAX_NESTING + 5));
     assert_eq!(word(&deep), Err(ExpandError::TooDeep));
     let fine = format!("{}x{}", "${U:-".repeat(10), "}".repeat(10));
     assert_eq!(ok(&fine), "x");
@@ -242,10 +189,7 @@ fn nesting_is_bounded() {
 fn output_size_is_bounded() {
     let big = vec![("B".to_string(), "x".repeat(1 << 20))];
     let many = "$B".repeat(8);
-    assert_eq!(
-        ShellWords::default().word(&many, &big),
-        Err(ExpandError::TooLong)
-    );
+    assert_eq!(ShellWords::default().word(&many, &big), Err(ExpandError::TooLong));
 }
 
 #[test]
@@ -263,33 +207,14 @@ fn heredoc_bodies_keep_quotes() {
 
 #[test]
 fn skip_unset_keeps_references() {
-    let lexer = ShellWords::with_options(
-        '\\',
-        Options {
-            skip_unset: true,
-            ..Options::default()
-        },
-    );
+    let lexer = ShellWords::with_options('\\', Options { skip_unset: true, ..Options::default() });
     let vars = env();
-    assert_eq!(
-        lexer
-            .word("$NOPE ${NOPE} ${NOPE:-x} $PWD", &vars)
-            .ok()
-            .as_deref(),
-        Some("$NOPE ${NOPE} ${NOPE:-x} /home")
-    );
+    assert_eq!(lexer.word("$NOPE ${NOPE} ${NOPE:-x} $PWD", &vars).ok().as_deref(), Some("$NOPE ${NOPE} ${NOPE:-x} /home"));
 }
 
 #[test]
 fn raw_quotes_and_escapes() {
-    let options = Options {
-        raw_quotes: true,
-        raw_escapes: true,
-        ..Options::default()
-    };
+    let options = Options { raw_quotes: true, raw_escapes: true, ..Options::default() };
     let lexer = ShellWords::with_options('\\', options);
-    assert_eq!(
-        lexer.words(r#"<<"EOF" 'a b' c\ d"#, &NoVars).ok(),
-        Some(vec!["<<\"EOF\"".into(), "'a b'".into(), r"c\ d".into()])
-    );
+    assert_eq!(lexer.words(r#"<<"EOF" 'a b' c\ d"#, &NoVars).ok(), Some(vec!["<<\"EOF\"".into(), "'a b'".into(), r"c\ d".into()]));
 }

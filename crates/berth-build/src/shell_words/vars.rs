@@ -35,10 +35,7 @@ impl Vars for BTreeMap<String, String> {
 /// an image's `Env` list.
 impl Vars for [(String, String)] {
     fn var(&self, name: &str) -> Option<&str> {
-        self.iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -76,8 +73,6 @@ impl Vars for Overlay<'_> {
 
 impl std::fmt::Debug for Overlay<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Overlay")
-            .field("top", &self.top)
-            .finish_non_exhaustive()
+        f.debug_struct("Overlay").field("top", &self.top).finish_non_exhaustive()
     }
 }

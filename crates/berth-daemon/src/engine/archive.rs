@@ -86,11 +86,7 @@ impl Requested {
             }
         }
         let clean = format!("/{}", parts.join("/"));
-        let name = if path.ends_with("/.") || path == "." {
-            ".".to_string()
-        } else {
-            parts.last().map(|s| s.to_string()).unwrap_or_else(|| "/".into())
-        };
+        let name = if path.ends_with("/.") || path == "." { ".".to_string() } else { parts.last().map(|s| s.to_string()).unwrap_or_else(|| "/".into()) };
         Ok(Requested { clean, name })
     }
 }
@@ -109,7 +105,8 @@ pub struct Located {
 
 /// Finds the mount (volume, bind, runtime file) `clean` is under, longest destination first.
 pub fn locate(rec: &ContainerRecord, dirs: &ContainerDirs, rootfs: &Path, clean: &str) -> Result<Located, EngineError> {
-    let mut mounts: Vec<(String, PathBuf, bool)> = rec.mounts.iter().map(|m| (m.destination.trim_end_matches('/').to_string(), PathBuf::from(&m.source), m.rw)).collect();
+    let mut mounts: Vec<(String, PathBuf, bool)> =
+        rec.mounts.iter().map(|m| (m.destination.trim_end_matches('/').to_string(), PathBuf::from(&m.source), m.rw)).collect();
     for (dest, src) in [("/etc/hosts", dirs.hosts()), ("/etc/hostname", dirs.hostname()), ("/etc/resolv.conf", dirs.resolv_conf())] {
         mounts.push((dest.into(), src, true));
     }
@@ -121,7 +118,12 @@ pub fn locate(rec: &ContainerRecord, dirs: &ContainerDirs, rootfs: &Path, clean:
         if clean == dest && src.is_file() {
             let parent = src.parent().map(Path::to_path_buf).unwrap_or_default();
             let file = src.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-            return Ok(Located { root: parent, rel: format!("/{file}"), mounted_at: Path::new(&dest).parent().map(|p| p.display().to_string()).unwrap_or_default(), writable: rw });
+            return Ok(Located {
+                root: parent,
+                rel: format!("/{file}"),
+                mounted_at: Path::new(&dest).parent().map(|p| p.display().to_string()).unwrap_or_default(),
+                writable: rw,
+            });
         }
         if src.is_dir() && (clean == dest || clean.starts_with(&format!("{dest}/"))) {
             let rel = format!("/{}", clean[dest.len()..].trim_start_matches('/'));
@@ -151,7 +153,11 @@ pub fn stat_path(rec: &ContainerRecord, loc: &Located, req: &Requested, path: &s
     let info = lstat_in_root(&loc.root, &loc.rel).map_err(|e| io_error(path, rec, e))?;
     let link_target = if info.kind == FileKind::Symlink {
         let inner = resolve_in_root(&loc.root, &loc.rel).map_err(|e| io_error(path, rec, e))?;
-        if loc.mounted_at == "/" { inner } else { format!("{}{}", loc.mounted_at, if inner == "/" { "" } else { &inner }) }
+        if loc.mounted_at == "/" {
+            inner
+        } else {
+            format!("{}{}", loc.mounted_at, if inner == "/" { "" } else { &inner })
+        }
     } else {
         String::new()
     };
@@ -176,7 +182,11 @@ impl Drop for TempMount {
 impl Engine {
     /// Runs `f` (blocking) with the container's root filesystem mounted at `rootfs`: the
     /// running container's own mount, or a temporary one taken under its operation lock.
-    async fn with_rootfs<T: Send + 'static>(self: &Arc<Self>, h: &Arc<ContainerHandle>, f: impl FnOnce(&ContainerRecord, &Path) -> Result<T, EngineError> + Send + 'static) -> Result<T, EngineError> {
+    async fn with_rootfs<T: Send + 'static>(
+        self: &Arc<Self>,
+        h: &Arc<ContainerHandle>,
+        f: impl FnOnce(&ContainerRecord, &Path) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, EngineError> {
         let layout = ShimLayout::new(&self.config.exec_root, &h.id);
         let rec = h.snapshot();
         if matches!(rec.state.status, Status::Running | Status::Paused) && super::start::rootfs_mounted(&layout.rootfs()) {

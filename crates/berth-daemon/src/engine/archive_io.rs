@@ -270,10 +270,12 @@ pub fn extract(loc: &Located, path: &str, input: impl Read, spool: &Path, owner:
     }
     b.into_inner().and_then(|mut w| w.flush()).map_err(|e| EngineError::internal("write spool", e))?;
     let spooled = File::open(spool).map_err(|e| EngineError::internal("open spool", e))?;
-    apply_layer(&dest_root, BufReader::with_capacity(CHUNK, spooled), &ApplyOptions { whiteouts: WhiteoutMode::Plain, same_owner: true }).map_err(|e| match e.kind() {
-        ErrorKind::Invalid => EngineError::Invalid(e.to_string()),
-        ErrorKind::Io => EngineError::Internal(e.to_string()),
-    })?;
+    apply_layer(&dest_root, BufReader::with_capacity(CHUNK, spooled), &ApplyOptions { whiteouts: WhiteoutMode::Plain, same_owner: true }).map_err(
+        |e| match e.kind() {
+            ErrorKind::Invalid => EngineError::Invalid(e.to_string()),
+            ErrorKind::Io => EngineError::Internal(e.to_string()),
+        },
+    )?;
     Ok(())
 }
 

@@ -187,7 +187,8 @@ fn first_blkio(dir: &Path, names: &[&str]) -> Vec<BlkioEntry> {
 const NANOS_PER_TICK: u64 = 1_000_000_000 / 100;
 
 fn sample_v1(cpuacct: &Path, cpu: &Path, memory: &Path, blkio: &Path, pids: &Path) -> std::io::Result<Sample> {
-    let total = read_u64(&cpuacct.join("cpuacct.usage")).ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("no cgroup at {}", cpuacct.display())))?;
+    let total = read_u64(&cpuacct.join("cpuacct.usage"))
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("no cgroup at {}", cpuacct.display())))?;
     let ticks = keyed(&cpuacct.join("cpuacct.stat"));
     let throttling = keyed(&cpu.join("cpu.stat"));
     let percpu = read(&cpuacct.join("cpuacct.usage_percpu")).unwrap_or_default().split_whitespace().filter_map(|v| v.parse().ok()).collect();
@@ -209,7 +210,10 @@ fn sample_v1(cpuacct: &Path, cpu: &Path, memory: &Path, blkio: &Path, pids: &Pat
             failcnt: read_u64(&memory.join("memory.failcnt")),
             stats: keyed(&memory.join("memory.stat")),
         },
-        io_bytes: first_blkio(blkio, &["blkio.io_service_bytes_recursive", "blkio.throttle.io_service_bytes_recursive", "blkio.bfq.io_service_bytes_recursive"]),
+        io_bytes: first_blkio(
+            blkio,
+            &["blkio.io_service_bytes_recursive", "blkio.throttle.io_service_bytes_recursive", "blkio.bfq.io_service_bytes_recursive"],
+        ),
         io_ops: first_blkio(blkio, &["blkio.io_serviced_recursive", "blkio.throttle.io_serviced_recursive", "blkio.bfq.io_serviced_recursive"]),
         pids: read_u64(&pids.join("pids.current")).unwrap_or(0),
         pids_limit: read_u64(&pids.join("pids.max")),
@@ -235,7 +239,9 @@ fn io_v2(text: &str) -> (Vec<BlkioEntry>, Vec<BlkioEntry>) {
 }
 
 fn sample_v2(dir: &Path) -> std::io::Result<Sample> {
-    let cpu = read(&dir.join("cpu.stat")).map(|t| flat_keyed(&t)).ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("no cgroup at {}", dir.display())))?;
+    let cpu = read(&dir.join("cpu.stat"))
+        .map(|t| flat_keyed(&t))
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("no cgroup at {}", dir.display())))?;
     let us = |k: &str| cpu.get(k).copied().unwrap_or(0) * 1000;
     let (io_bytes, io_ops) = read(&dir.join("io.stat")).map(|t| io_v2(&t)).unwrap_or_default();
     Ok(Sample {
@@ -333,10 +339,10 @@ mod tests {
         assert_eq!((s.cpu.total, s.cpu.user, s.cpu.throttled_time), (2_000_000, 1_500_000, 7000));
         assert_eq!(s.memory.working_set(), 900_000);
         assert_eq!(s.memory.limit, Some(2_000_000));
-        assert_eq!(s.io_bytes, vec![
-            BlkioEntry { major: 8, minor: 16, op: "read".into(), value: 10 },
-            BlkioEntry { major: 8, minor: 16, op: "write".into(), value: 20 },
-        ]);
+        assert_eq!(
+            s.io_bytes,
+            vec![BlkioEntry { major: 8, minor: 16, op: "read".into(), value: 10 }, BlkioEntry { major: 8, minor: 16, op: "write".into(), value: 20 },]
+        );
         assert_eq!(s.io_ops.len(), 2);
         assert_eq!((s.pids, s.pids_limit), (5, Some(100)));
         assert!(CgroupFs::V2(t.path().to_path_buf()).sample("berth/gone").is_err());

@@ -13,11 +13,7 @@ use crate::error::EngineError;
 pub const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
 
 fn env_map(cfg: &RunDefaults) -> Vec<(String, String)> {
-    cfg.env
-        .iter()
-        .flatten()
-        .filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
-        .collect()
+    cfg.env.iter().flatten().filter_map(|e| e.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))).collect()
 }
 
 fn shell(cfg: &RunDefaults) -> Vec<String> {
@@ -93,9 +89,7 @@ pub fn apply(cfg: &mut RunDefaults, ins: &Instruction) -> Result<(), EngineError
         Instruction::Onbuild(o) => cfg.on_build.get_or_insert_with(Vec::new).push(o.expression.clone()),
         Instruction::Healthcheck(h) => cfg.healthcheck = Some(healthcheck(&h.check, cfg)),
         Instruction::Maintainer(_) | Instruction::Arg(_) => {}
-        other => {
-            return Err(EngineError::Invalid(format!("{} is not a valid change command", other.keyword().to_lowercase())))
-        }
+        other => return Err(EngineError::Invalid(format!("{} is not a valid change command", other.keyword().to_lowercase()))),
     }
     Ok(())
 }

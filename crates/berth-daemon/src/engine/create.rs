@@ -141,7 +141,9 @@ impl Engine {
             _ => return Err(EngineError::Invalid(format!("invalid volume specification: '{spec}'"))),
         };
         if dst.is_empty() || !dst.starts_with('/') {
-            return Err(EngineError::Invalid(format!("invalid volume specification: '{spec}': invalid mount config for type \"bind\": invalid mount path: '{dst}' mount path must be absolute")));
+            return Err(EngineError::Invalid(format!(
+                "invalid volume specification: '{spec}': invalid mount config for type \"bind\": invalid mount path: '{dst}' mount path must be absolute"
+            )));
         }
         let mut rw = true;
         for o in opts.split(',').filter(|o| !o.is_empty()) {
@@ -179,14 +181,24 @@ impl Engine {
     /// Parses a `--mount` entry.
     fn parse_mount(&self, m: &berth_api::types::MountRequest) -> Result<MountPoint, EngineError> {
         if !m.target.starts_with('/') {
-            return Err(EngineError::Invalid(format!("invalid mount config for type \"{}\": invalid mount path: '{}' mount path must be absolute", m.typ, m.target)));
+            return Err(EngineError::Invalid(format!(
+                "invalid mount config for type \"{}\": invalid mount path: '{}' mount path must be absolute",
+                m.typ, m.target
+            )));
         }
         match m.typ.as_str() {
             "bind" => {
                 if !std::path::Path::new(&m.source).exists() {
                     return Err(EngineError::Invalid(format!("invalid mount config for type \"bind\": bind source path does not exist: {}", m.source)));
                 }
-                Ok(MountPoint { typ: "bind".into(), source: m.source.clone(), destination: m.target.clone(), rw: !m.read_only, propagation: "rprivate".into(), ..Default::default() })
+                Ok(MountPoint {
+                    typ: "bind".into(),
+                    source: m.source.clone(),
+                    destination: m.target.clone(),
+                    rw: !m.read_only,
+                    propagation: "rprivate".into(),
+                    ..Default::default()
+                })
             }
             "volume" => {
                 let v = self.volumes.create(&VolumeCreateRequest { name: m.source.clone(), ..Default::default() }, m.source.is_empty())?;

@@ -7,7 +7,14 @@ use crate::error::EngineError;
 
 /// Writes the three files for a container with `hostname`, extra `hosts` lines and DNS
 /// settings (`dns` servers override the host's).
-pub fn write(dirs: &super::record::ContainerDirs, hostname: &str, extra_hosts: &[String], dns: &[String], dns_search: &[String], dns_options: &[String]) -> Result<(), EngineError> {
+pub fn write(
+    dirs: &super::record::ContainerDirs,
+    hostname: &str,
+    extra_hosts: &[String],
+    dns: &[String],
+    dns_search: &[String],
+    dns_options: &[String],
+) -> Result<(), EngineError> {
     let w = |p: &Path, body: String| std::fs::write(p, body).map_err(|e| EngineError::internal(&format!("write {}", p.display()), e));
     w(&dirs.hostname(), format!("{hostname}\n"))?;
     write_network(dirs, hostname, extra_hosts, dns, dns_search, dns_options, &NetFacts::default())
@@ -30,7 +37,15 @@ pub struct NetFacts {
 }
 
 /// Rewrites `/etc/hosts` and `/etc/resolv.conf` with what the networks say.
-pub fn write_network(dirs: &super::record::ContainerDirs, hostname: &str, extra_hosts: &[String], dns: &[String], dns_search: &[String], dns_options: &[String], net: &NetFacts) -> Result<(), EngineError> {
+pub fn write_network(
+    dirs: &super::record::ContainerDirs,
+    hostname: &str,
+    extra_hosts: &[String],
+    dns: &[String],
+    dns_search: &[String],
+    dns_options: &[String],
+    net: &NetFacts,
+) -> Result<(), EngineError> {
     let w = |p: &Path, body: String| std::fs::write(p, body).map_err(|e| EngineError::internal(&format!("write {}", p.display()), e));
     let mut hosts = if net.host_mode {
         std::fs::read_to_string("/etc/hosts").unwrap_or_default()

@@ -40,12 +40,7 @@ pub struct ExecRegistry {
 impl ExecRegistry {
     /// An exec by id.
     pub fn get(&self, id: &str) -> Result<Arc<ExecHandle>, EngineError> {
-        self.execs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned()
-            .ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))
+        self.execs.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned().ok_or_else(|| EngineError::NotFound(format!("No such exec instance: {id}")))
     }
 
     fn insert(&self, h: Arc<ExecHandle>) {
@@ -92,12 +87,7 @@ impl Engine {
         }
         let id = new_id();
         let cmd = req.cmd.clone().unwrap_or_default().join(" ");
-        self.execs.insert(Arc::new(ExecHandle {
-            id: id.clone(),
-            container_id: rec.id.clone(),
-            config: req,
-            state: watch::Sender::new(ExecState::default()),
-        }));
+        self.execs.insert(Arc::new(ExecHandle { id: id.clone(), container_id: rec.id.clone(), config: req, state: watch::Sender::new(ExecState::default()) }));
         self.container_event(&rec, &format!("exec_create: {cmd}"), &[("execID", id.clone())]);
         Ok(id)
     }
@@ -156,8 +146,7 @@ impl Engine {
         let tty = tty_override.unwrap_or(e.config.tty) || e.config.tty;
         let process = self.exec_process(&rec, &e.config, tty, &layout)?;
         let path = layout.exec_process(&e.id);
-        berth_runtime::status::write_runtime(&path, process.to_string().as_bytes())
-            .map_err(|err| EngineError::internal("write exec process", err))?;
+        berth_runtime::status::write_runtime(&path, process.to_string().as_bytes()).map_err(|err| EngineError::internal("write exec process", err))?;
         let mut conn = ShimConn::connect(&layout.socket()).await?;
         conn.send_request(&Request::Exec { id: e.id.clone(), process: path, tty, stdin: e.config.attach_stdin }).await?;
         match conn.reply().await? {
@@ -185,7 +174,10 @@ impl Engine {
                 });
                 let msg = if message.contains("not found in $PATH") {
                     let cmd = e.config.cmd.clone().unwrap_or_default();
-                    format!("OCI runtime exec failed: exec failed: unable to start container process: exec: \"{}\": executable file not found in $PATH: unknown", cmd.first().cloned().unwrap_or_default())
+                    format!(
+                        "OCI runtime exec failed: exec failed: unable to start container process: exec: \"{}\": executable file not found in $PATH: unknown",
+                        cmd.first().cloned().unwrap_or_default()
+                    )
                 } else {
                     format!("OCI runtime exec failed: {message}")
                 };
@@ -208,10 +200,15 @@ impl Engine {
     }
 
     /// The OCI process JSON of an exec.
-    pub(crate) fn exec_process(&self, rec: &super::record::ContainerRecord, cfg: &ExecCreateRequest, tty: bool, layout: &ShimLayout) -> Result<serde_json::Value, EngineError> {
+    pub(crate) fn exec_process(
+        &self,
+        rec: &super::record::ContainerRecord,
+        cfg: &ExecCreateRequest,
+        tty: bool,
+        layout: &ShimLayout,
+    ) -> Result<serde_json::Value, EngineError> {
         let user_spec = if cfg.user.is_empty() { rec.config.user.clone() } else { cfg.user.clone() };
-        let (user, home) = user::resolve(&layout.rootfs(), &user_spec, &rec.host_config.group_add)
-            .map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let (user, home) = user::resolve(&layout.rootfs(), &user_spec, &rec.host_config.group_add).map_err(|e| EngineError::Invalid(e.to_string()))?;
         let mut env = rec.config.env.clone();
         for kv in &cfg.env {
             let key = kv.split('=').next().unwrap_or_default();

@@ -109,9 +109,7 @@ pub fn validate(hc: Option<&HealthConfig>) -> Result<(), EngineError> {
     let Some(test) = hc.test.as_ref().filter(|t| !t.is_empty()) else { return Ok(()) };
     match test[0].as_str() {
         "NONE" => Ok(()),
-        "CMD" | "CMD-SHELL" if test.len() < 2 || test[1..].iter().all(String::is_empty) => {
-            invalid(format!("Healthcheck.Test: {} needs a command", test[0]))
-        }
+        "CMD" | "CMD-SHELL" if test.len() < 2 || test[1..].iter().all(String::is_empty) => invalid(format!("Healthcheck.Test: {} needs a command", test[0])),
         "CMD" | "CMD-SHELL" => Ok(()),
         other => invalid(format!("Healthcheck.Test: unknown health check form {other:?} (expected NONE, CMD or CMD-SHELL)")),
     }
@@ -129,7 +127,13 @@ pub fn merge(user: Option<HealthConfig>, image: Option<&serde_json::Value>) -> O
             if u.test.as_ref().is_none_or(|t| t.is_empty()) {
                 u.test = i.test;
             }
-            for (mine, theirs) in [(&mut u.interval, i.interval), (&mut u.timeout, i.timeout), (&mut u.start_period, i.start_period), (&mut u.start_interval, i.start_interval), (&mut u.retries, i.retries)] {
+            for (mine, theirs) in [
+                (&mut u.interval, i.interval),
+                (&mut u.timeout, i.timeout),
+                (&mut u.start_period, i.start_period),
+                (&mut u.start_interval, i.start_interval),
+                (&mut u.retries, i.retries),
+            ] {
                 if *mine == 0 {
                     *mine = theirs;
                 }

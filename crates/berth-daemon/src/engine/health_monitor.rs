@@ -42,10 +42,7 @@ fn now() -> String {
 }
 
 fn since(rfc3339: &str) -> Duration {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .ok()
-        .and_then(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).to_std().ok())
-        .unwrap_or_default()
+    chrono::DateTime::parse_from_rfc3339(rfc3339).ok().and_then(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).to_std().ok()).unwrap_or_default()
 }
 
 /// Keeps the first [`health::MAX_OUTPUT`] bytes of a probe's output, like Docker.

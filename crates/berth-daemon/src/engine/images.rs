@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use berth_api::filters::Filters;
 use berth_api::types::{
-    ContainerConfig, GraphDriver, HistoryItem, ImageDeleteItem, ImageInspect, ImageMetadata, ImagePruneResponse,
-    ImageRootFs, ImageSummary,
+    ContainerConfig, GraphDriver, HistoryItem, ImageDeleteItem, ImageInspect, ImageMetadata, ImagePruneResponse, ImageRootFs, ImageSummary,
 };
 use berth_image::config::RunDefaults;
 use berth_image::{ImageRecord, Reference};
@@ -79,9 +78,7 @@ impl Engine {
                     continue;
                 }
             }
-            if filters.has("reference")
-                && !filters.get("reference").iter().any(|pat| repo_tags.iter().any(|t| reference_matches(pat, t)))
-            {
+            if filters.has("reference") && !filters.get("reference").iter().any(|pat| repo_tags.iter().any(|t| reference_matches(pat, t))) {
                 continue;
             }
             let mut repo_tags = repo_tags;
@@ -157,7 +154,14 @@ impl Engine {
     }
 
     /// `POST /images/create?fromSrc=-`: imports a rootfs tar.
-    pub async fn import_image(self: &Arc<Self>, body: impl Read + Send + 'static, repo: &str, tag: &str, changes: Vec<String>, message: String) -> Result<String, EngineError> {
+    pub async fn import_image(
+        self: &Arc<Self>,
+        body: impl Read + Send + 'static,
+        repo: &str,
+        tag: &str,
+        changes: Vec<String>,
+        message: String,
+    ) -> Result<String, EngineError> {
         let reference = if repo.is_empty() {
             None
         } else {
@@ -258,7 +262,9 @@ impl Engine {
 
     fn in_use(&self, name: &str, users: &[String], _force: bool) -> EngineError {
         let first = users.first().map(|u| &u[..u.len().min(12)]).unwrap_or_default();
-        EngineError::Conflict(format!("conflict: unable to remove repository reference \"{name}\" (must force) - container {first} is using its referenced image"))
+        EngineError::Conflict(format!(
+            "conflict: unable to remove repository reference \"{name}\" (must force) - container {first} is using its referenced image"
+        ))
     }
 
     fn publish_untag(&self, id: &str, r: &Reference) {

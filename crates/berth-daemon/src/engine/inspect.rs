@@ -3,10 +3,7 @@
 use std::collections::BTreeMap;
 
 use berth_api::filters::Filters;
-use berth_api::types::{
-    ContainerInspect, ContainerState, ContainerSummary, GraphDriver, Port,
-    SummaryHostConfig, SummaryNetworkSettings,
-};
+use berth_api::types::{ContainerInspect, ContainerState, ContainerSummary, GraphDriver, Port, SummaryHostConfig, SummaryNetworkSettings};
 
 use super::record::{ContainerDirs, ContainerRecord, Status, ZERO_TIME};
 use super::Engine;
@@ -31,9 +28,7 @@ pub fn human_duration(secs: i64) -> String {
 }
 
 fn since(rfc3339: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .map(|t| chrono::Utc::now().timestamp() - t.timestamp())
-        .unwrap_or(0)
+    chrono::DateTime::parse_from_rfc3339(rfc3339).map(|t| chrono::Utc::now().timestamp() - t.timestamp()).unwrap_or(0)
 }
 
 /// The `Status` column of `docker ps`.
@@ -75,10 +70,7 @@ impl Engine {
         let mut graph = BTreeMap::new();
         graph.insert("UpperDir".to_string(), dirs.upper().display().to_string());
         graph.insert("WorkDir".to_string(), dirs.work().display().to_string());
-        graph.insert(
-            "MergedDir".to_string(),
-            berth_runtime::layout::ShimLayout::new(&self.config.exec_root, &rec.id).rootfs().display().to_string(),
-        );
+        graph.insert("MergedDir".to_string(), berth_runtime::layout::ShimLayout::new(&self.config.exec_root, &rec.id).rootfs().display().to_string());
         Ok(ContainerInspect {
             id: rec.id.clone(),
             created: rec.created.clone(),

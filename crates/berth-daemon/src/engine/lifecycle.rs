@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_api::types::{ContainerPruneResponse, WaitResponse};
 use berth_api::filters::Filters;
+use berth_api::types::{ContainerPruneResponse, WaitResponse};
 use berth_runtime::client::call;
 use berth_runtime::layout::ShimLayout;
 use berth_runtime::protocol::{Reply, Request};
@@ -120,7 +120,11 @@ impl Engine {
             let _ = call(&self.socket(&h.id), &Request::Resume).await;
         }
         let sig_name = signal.filter(|s| !s.is_empty()).map(String::from).unwrap_or_else(|| {
-            if rec.config.stop_signal.is_empty() { "SIGTERM".into() } else { rec.config.stop_signal.clone() }
+            if rec.config.stop_signal.is_empty() {
+                "SIGTERM".into()
+            } else {
+                rec.config.stop_signal.clone()
+            }
         });
         let sig = parse_signal(&sig_name)?;
         let secs = timeout.or(rec.config.stop_timeout).unwrap_or(10);

@@ -40,9 +40,7 @@ impl Driver {
             "json-file" => Ok(Driver::JsonFile),
             "local" => Ok(Driver::Local),
             "none" => Ok(Driver::None),
-            other => Err(EngineError::Invalid(format!(
-                "failed to create logger: logger: no log driver named '{other}' is registered"
-            ))),
+            other => Err(EngineError::Invalid(format!("failed to create logger: logger: no log driver named '{other}' is registered"))),
         }
     }
 
@@ -176,11 +174,7 @@ pub fn plan(cfg: &LogConfig, labels: &BTreeMap<String, String>, daemon: &DaemonC
     let driver = Driver::parse(&merged.typ)?;
     let rotation = rotation(driver, &merged.config)?;
     let service = match (merged.config.get("service"), &daemon.log_service_root) {
-        (Some(_), None) => {
-            return Err(EngineError::Invalid(
-                "log opt 'service' needs a daemon started with --log-service-root".into(),
-            ))
-        }
+        (Some(_), None) => return Err(EngineError::Invalid("log opt 'service' needs a daemon started with --log-service-root".into())),
         (Some(s), Some(_)) => Some(s.clone()),
         (None, Some(_)) => labels.get(COMPOSE_SERVICE_LABEL).filter(|s| super::names::valid(s)).cloned(),
         (None, None) => None,
@@ -196,7 +190,11 @@ pub fn service_log_path(root: &Path, service: &str) -> PathBuf {
 impl super::Engine {
     /// The shim's log flags for `rec`: its json-file log (unless the driver is `none`), the
     /// rotation, and the service log (whose directory is created here).
-    pub(crate) fn shim_log_args(&self, rec: &super::record::ContainerRecord, dirs: &super::record::ContainerDirs) -> Result<Vec<std::ffi::OsString>, EngineError> {
+    pub(crate) fn shim_log_args(
+        &self,
+        rec: &super::record::ContainerRecord,
+        dirs: &super::record::ContainerDirs,
+    ) -> Result<Vec<std::ffi::OsString>, EngineError> {
         let plan = plan(&rec.host_config.log_config, &rec.config.labels, &self.config)?;
         let mut args: Vec<std::ffi::OsString> = Vec::new();
         if plan.driver != Driver::None {

@@ -134,8 +134,12 @@ fn write_containers(out: &mut Exposition, rows: &[Row]) {
     type Figure = fn(&super::stats::Snapshot) -> f64;
     let figures: [(&str, &str, &str, Figure); 6] = [
         ("berth_container_cpu_seconds_total", "counter", "CPU time used by the container.", |s| s.sample.cpu.total as f64 / 1e9),
-        ("berth_container_memory_usage_bytes", "gauge", "Memory used, inactive page cache excluded (what docker stats shows).", |s| s.sample.memory.working_set() as f64),
-        ("berth_container_memory_limit_bytes", "gauge", "Memory limit (host memory when unlimited).", |s| s.sample.memory.limit.unwrap_or_else(super::stats::host_memory) as f64),
+        ("berth_container_memory_usage_bytes", "gauge", "Memory used, inactive page cache excluded (what docker stats shows).", |s| {
+            s.sample.memory.working_set() as f64
+        }),
+        ("berth_container_memory_limit_bytes", "gauge", "Memory limit (host memory when unlimited).", |s| {
+            s.sample.memory.limit.unwrap_or_else(super::stats::host_memory) as f64
+        }),
         ("berth_container_blkio_read_bytes_total", "counter", "Bytes read from block devices.", |s| io(s, 'r')),
         ("berth_container_blkio_write_bytes_total", "counter", "Bytes written to block devices.", |s| io(s, 'w')),
         ("berth_container_pids", "gauge", "Processes and threads in the container.", |s| s.sample.pids as f64),

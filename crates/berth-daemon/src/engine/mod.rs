@@ -5,12 +5,14 @@ pub mod archive;
 pub mod archive_io;
 pub mod attach;
 pub mod build;
+pub mod cgroup_stats;
 pub mod changes;
 pub mod create;
 pub mod df;
 pub mod diff;
 pub mod distribution;
 pub mod etc_files;
+pub mod events;
 pub mod exec;
 pub mod health;
 pub mod health_monitor;
@@ -23,18 +25,16 @@ pub mod logs;
 pub mod metrics;
 pub mod monitor;
 pub mod names;
-pub mod ops;
 pub mod network;
+pub mod ops;
 pub mod record;
 pub mod registry;
 pub mod restart;
 pub mod restore;
 pub mod start;
 pub mod stats;
-pub mod cgroup_stats;
 pub mod user;
 pub mod volumes;
-pub mod events;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -116,9 +116,7 @@ impl Engine {
     }
 
     /// Runs blocking work (file system, image store) off the async workers.
-    pub async fn blocking<T: Send + 'static>(
-        f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
-    ) -> Result<T, EngineError> {
+    pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, EngineError> + Send + 'static) -> Result<T, EngineError> {
         tokio::task::spawn_blocking(f).await.map_err(|e| EngineError::internal("blocking task", e))?
     }
 }

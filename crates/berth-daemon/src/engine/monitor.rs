@@ -22,10 +22,7 @@ impl Engine {
                 _ => {
                     // The shim is gone without answering: trust its exit record if any.
                     let layout = ShimLayout::new(&engine.config.exec_root, &h.id);
-                    read_exit(&layout.exit_file()).unwrap_or_else(|| ExitStatus {
-                        error: Some("shim exited unexpectedly".into()),
-                        ..ExitStatus::now(255)
-                    })
+                    read_exit(&layout.exit_file()).unwrap_or_else(|| ExitStatus { error: Some("shim exited unexpectedly".into()), ..ExitStatus::now(255) })
                 }
             };
             engine.handle_exit(&h, status).await;

@@ -1,19 +1,15 @@
 //! Generated container names (`adjective_noun`), for containers created without `--name`.
 
 const ADJECTIVES: &[&str] = &[
-    "agile", "bold", "brave", "bright", "calm", "clever", "cosy", "crisp", "daring", "eager",
-    "fair", "fancy", "gentle", "glad", "happy", "hardy", "humble", "jolly", "keen", "kind",
-    "lively", "lucid", "merry", "mighty", "modest", "nimble", "noble", "patient", "plucky", "proud",
-    "quick", "quiet", "rapid", "ready", "serene", "sharp", "shiny", "silent", "sleek", "snappy",
-    "steady", "sturdy", "sunny", "swift", "tidy", "upbeat", "vivid", "warm", "wise", "witty",
+    "agile", "bold", "brave", "bright", "calm", "clever", "cosy", "crisp", "daring", "eager", "fair", "fancy", "gentle", "glad", "happy", "hardy", "humble",
+    "jolly", "keen", "kind", "lively", "lucid", "merry", "mighty", "modest", "nimble", "noble", "patient", "plucky", "proud", "quick", "quiet", "rapid",
+    "ready", "serene", "sharp", "shiny", "silent", "sleek", "snappy", "steady", "sturdy", "sunny", "swift", "tidy", "upbeat", "vivid", "warm", "wise", "witty",
 ];
 
 const NOUNS: &[&str] = &[
-    "anchor", "beacon", "bollard", "bosun", "breeze", "buoy", "cabin", "canal", "capstan", "cargo",
-    "compass", "coral", "cove", "current", "dinghy", "dock", "dory", "ferry", "fjord", "galley",
-    "gull", "harbor", "helm", "hull", "island", "jetty", "keel", "lagoon", "lantern", "mast",
-    "mooring", "oar", "otter", "pier", "pilot", "quay", "reef", "rudder", "sail", "schooner",
-    "shoal", "skiff", "sloop", "spar", "tide", "tugboat", "voyage", "wake", "wharf", "yawl",
+    "anchor", "beacon", "bollard", "bosun", "breeze", "buoy", "cabin", "canal", "capstan", "cargo", "compass", "coral", "cove", "current", "dinghy", "dock",
+    "dory", "ferry", "fjord", "galley", "gull", "harbor", "helm", "hull", "island", "jetty", "keel", "lagoon", "lantern", "mast", "mooring", "oar", "otter",
+    "pier", "pilot", "quay", "reef", "rudder", "sail", "schooner", "shoal", "skiff", "sloop", "spar", "tide", "tugboat", "voyage", "wake", "wharf", "yawl",
 ];
 
 /// A random name; `attempt` > 0 appends a digit, as Docker does after a collision.

@@ -66,9 +66,7 @@ pub fn on_boot(rec: &ContainerRecord) -> bool {
     match p.name.as_str() {
         "always" => true,
         "unless-stopped" => !rec.manually_stopped,
-        "on-failure" => {
-            !rec.manually_stopped && rec.state.exit_code != 0 && (p.maximum_retry_count <= 0 || rec.restart_count < p.maximum_retry_count)
-        }
+        "on-failure" => !rec.manually_stopped && rec.state.exit_code != 0 && (p.maximum_retry_count <= 0 || rec.restart_count < p.maximum_retry_count),
         _ => false,
     }
 }

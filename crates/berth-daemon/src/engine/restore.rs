@@ -68,10 +68,8 @@ impl Engine {
                 self.handle_exit(&h, status).await;
             }
             _ => {
-                let status = read_exit(&layout.exit_file()).unwrap_or_else(|| ExitStatus {
-                    error: Some("container's shim disappeared while the daemon was down".into()),
-                    ..ExitStatus::now(255)
-                });
+                let status = read_exit(&layout.exit_file())
+                    .unwrap_or_else(|| ExitStatus { error: Some("container's shim disappeared while the daemon was down".into()), ..ExitStatus::now(255) });
                 self.handle_exit(&h, status).await;
             }
         }

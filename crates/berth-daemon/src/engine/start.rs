@@ -40,9 +40,7 @@ impl Engine {
             Status::Restarting if self.restart_in_flight(&rec.id) => {}
             Status::Running | Status::Restarting => return Err(EngineError::NotModified),
             Status::Paused => return Err(EngineError::Conflict("cannot start a paused container, try unpause instead".into())),
-            Status::Removing | Status::Dead => {
-                return Err(EngineError::Conflict(format!("container {} is marked for removal and cannot be started", rec.id)))
-            }
+            Status::Removing | Status::Dead => return Err(EngineError::Conflict(format!("container {} is marked for removal and cannot be started", rec.id))),
             Status::Created | Status::Exited => {}
         }
         let this = self.clone();
@@ -224,10 +222,7 @@ impl Engine {
         }
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(shim_log)).current_dir(layout.dir());
         cmd.process_group(0);
-        let mut child = tokio::process::Command::from(cmd)
-            .kill_on_drop(false)
-            .spawn()
-            .map_err(|e| EngineError::internal("spawn shim", e))?;
+        let mut child = tokio::process::Command::from(cmd).kill_on_drop(false).spawn().map_err(|e| EngineError::internal("spawn shim", e))?;
         let stdout = child.stdout.take().ok_or_else(|| EngineError::Internal("shim has no stdout".into()))?;
         let (gone_tx, shim_gone) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
@@ -313,7 +308,11 @@ fn start_error(message: &str, path: &str) -> EngineError {
         } else {
             format!("failed to create task for container: OCI runtime create failed: exec: \"{path}\": executable file not found in $PATH: unknown")
         }
-    } else if message.contains("does not have correct permissions") || message.contains("is not executable") || message.contains("Permission denied") || message.contains("EACCES") {
+    } else if message.contains("does not have correct permissions")
+        || message.contains("is not executable")
+        || message.contains("Permission denied")
+        || message.contains("EACCES")
+    {
         format!("failed to create task for container: OCI runtime create failed: exec: \"{path}\": permission denied: unknown")
     } else {
         format!("failed to create task for container: OCI runtime create failed: {message}: unknown")

@@ -56,31 +56,33 @@ pub fn resolve(root: &Path, spec: &str, group_add: &[String]) -> Result<(Process
             None => (uid, 0, "/".into(), String::new()),
         }
     } else {
-        let u = users.iter().find(|u| u.0 == user_part).ok_or_else(|| {
-            EngineError::StartFailed(format!("unable to find user {user_part}: no matching entries in passwd file"))
-        })?;
+        let u = users
+            .iter()
+            .find(|u| u.0 == user_part)
+            .ok_or_else(|| EngineError::StartFailed(format!("unable to find user {user_part}: no matching entries in passwd file")))?;
         (u.1, u.2, u.3.clone(), u.0.clone())
     };
     let all_groups = groups(root);
     if let Some(g) = group_part {
         gid = match g.parse::<u32>() {
             Ok(n) => n,
-            Err(_) => all_groups.iter().find(|x| x.0 == g).map(|x| x.1).ok_or_else(|| {
-                EngineError::StartFailed(format!("unable to find group {g}: no matching entries in group file"))
-            })?,
+            Err(_) => all_groups
+                .iter()
+                .find(|x| x.0 == g)
+                .map(|x| x.1)
+                .ok_or_else(|| EngineError::StartFailed(format!("unable to find group {g}: no matching entries in group file")))?,
         };
     }
-    let mut additional: Vec<u32> = if group_part.is_none() && !name.is_empty() {
-        all_groups.iter().filter(|g| g.2.contains(&name)).map(|g| g.1).collect()
-    } else {
-        Vec::new()
-    };
+    let mut additional: Vec<u32> =
+        if group_part.is_none() && !name.is_empty() { all_groups.iter().filter(|g| g.2.contains(&name)).map(|g| g.1).collect() } else { Vec::new() };
     for g in group_add {
         let id = match g.parse::<u32>() {
             Ok(n) => n,
-            Err(_) => all_groups.iter().find(|x| x.0 == *g).map(|x| x.1).ok_or_else(|| {
-                EngineError::StartFailed(format!("unable to find group {g}: no matching entries in group file"))
-            })?,
+            Err(_) => all_groups
+                .iter()
+                .find(|x| x.0 == *g)
+                .map(|x| x.1)
+                .ok_or_else(|| EngineError::StartFailed(format!("unable to find group {g}: no matching entries in group file")))?,
         };
         additional.push(id);
     }

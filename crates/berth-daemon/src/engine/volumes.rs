@@ -80,10 +80,7 @@ impl VolumeStore {
 
     /// A volume by name.
     pub fn get(&self, name: &str) -> Result<Volume, EngineError> {
-        self.meta
-            .get::<VolumeRecord>(VOLUMES, name)?
-            .map(|r| self.to_api(&r))
-            .ok_or_else(|| EngineError::NotFound(format!("get {name}: no such volume")))
+        self.meta.get::<VolumeRecord>(VOLUMES, name)?.map(|r| self.to_api(&r)).ok_or_else(|| EngineError::NotFound(format!("get {name}: no such volume")))
     }
 
     /// Every volume record.

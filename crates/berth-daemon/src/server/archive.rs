@@ -74,7 +74,5 @@ pub async fn changes(State(engine): State<AppState>, Path(id): Path<String>) -> 
 
 /// The routes of this module.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/containers/{id}/archive", get(get_archive).head(head).put(put))
-        .route("/containers/{id}/changes", get(changes))
+    Router::new().route("/containers/{id}/archive", get(get_archive).head(head).put(put)).route("/containers/{id}/changes", get(changes))
 }

@@ -12,8 +12,8 @@ use super::query::Query;
 use super::response::{json, ok, ApiError, ApiResult};
 use super::system::stream_response;
 use super::AppState;
-use axum::Router;
 use axum::routing::{delete, get, post};
+use axum::Router;
 
 use crate::engine::lifecycle::WaitCondition;
 use crate::engine::logs::{parse_time, LogOptions};
@@ -146,8 +146,7 @@ pub async fn attach(State(engine): State<AppState>, Path(id): Path<String>, mut 
     let h = engine.containers.get(&id)?;
     let rec = h.snapshot();
     let (stdin, stdout, stderr) = (q.bool("stdin"), q.bool("stdout"), q.bool("stderr"));
-    let upgrade = hijack::take_upgrade(&mut req)
-        .ok_or_else(|| EngineError::Invalid("attach requires an Upgrade: tcp request".into()))?;
+    let upgrade = hijack::take_upgrade(&mut req).ok_or_else(|| EngineError::Invalid("attach requires an Upgrade: tcp request".into()))?;
     let tty = rec.config.tty;
     // With a tty, stdin EOF is a detach, not an end of input (moby closes stdin only without
     // one); sending EOF to the pty would end an interactive shell.
@@ -203,10 +202,7 @@ pub async fn top(State(engine): State<AppState>, Path(id): Path<String>) -> ApiR
             processes.push(row);
         }
     }
-    Ok(ok(&TopResponse {
-        titles: ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"].iter().map(|s| s.to_string()).collect(),
-        processes,
-    }))
+    Ok(ok(&TopResponse { titles: ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"].iter().map(|s| s.to_string()).collect(), processes }))
 }
 
 /// The pids in a container's cgroup (v1 pids/memory controller, or v2).

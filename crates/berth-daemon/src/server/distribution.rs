@@ -66,9 +66,7 @@ pub fn pull_reference(from_image: &str, tag: &str) -> Result<Reference, EngineEr
 
 /// A chunked JSON message stream fed by a pull or push.
 fn message_stream(rx: tokio::sync::mpsc::UnboundedReceiver<JsonMessage>) -> Response {
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|m| (Ok::<Bytes, std::io::Error>(message_line(&m)), rx))
-    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (Ok::<Bytes, std::io::Error>(message_line(&m)), rx)) });
     let mut r = Response::new(Body::from_stream(stream));
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
@@ -149,10 +147,7 @@ async fn distribution_json(State(engine): State<AppState>, Path(rest): Path<Stri
 
 /// The routes of this module.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/auth", post(auth))
-        .route("/images/search", get(search))
-        .route("/distribution/{*rest}", get(distribution_json))
+    Router::new().route("/auth", post(auth)).route("/images/search", get(search)).route("/distribution/{*rest}", get(distribution_json))
 }
 
 #[cfg(test)]

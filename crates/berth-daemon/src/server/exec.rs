@@ -13,8 +13,8 @@ use super::hijack;
 use super::query::Query;
 use super::response::{json, ok, ApiResult};
 use super::AppState;
-use axum::Router;
 use axum::routing::{get, post};
+use axum::Router;
 
 use crate::error::EngineError;
 

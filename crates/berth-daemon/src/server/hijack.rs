@@ -20,16 +20,16 @@ const DRAIN: Duration = Duration::from_secs(2);
 
 /// Content types of hijacked streams.
 pub fn stream_type(tty: bool) -> &'static str {
-    if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" }
+    if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    }
 }
 
 /// Takes the upgrade handle of a request that asked for one.
 pub fn take_upgrade(req: &mut Request) -> Option<OnUpgrade> {
-    let wants = req
-        .headers()
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("tcp"));
+    let wants = req.headers().get(header::UPGRADE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("tcp"));
     if wants {
         req.extensions_mut().remove::<OnUpgrade>()
     } else {

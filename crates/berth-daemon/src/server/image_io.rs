@@ -97,11 +97,8 @@ pub async fn load(State(engine): State<AppState>, req: Request) -> ApiResult<Res
     let loaded = Engine::blocking(move || eng.load_blocking(reader)).await?;
     let (tx, rx) = tokio::sync::mpsc::channel(loaded.len().max(1) * 2);
     for l in &loaded {
-        let lines = if l.tags.is_empty() {
-            vec![format!("Loaded image ID: {}\n", l.id)]
-        } else {
-            l.tags.iter().map(|t| format!("Loaded image: {t}\n")).collect()
-        };
+        let lines =
+            if l.tags.is_empty() { vec![format!("Loaded image ID: {}\n", l.id)] } else { l.tags.iter().map(|t| format!("Loaded image: {t}\n")).collect() };
         for line in lines {
             let _ = tx.try_send(message_line(&JsonMessage::stream(line)));
         }
@@ -138,10 +135,5 @@ pub async fn export(State(engine): State<AppState>, Path(id): Path<String>) -> A
 
 /// The routes of this module.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/images/get", get(save))
-        .route("/images/load", post(load))
-        .route("/commit", post(commit))
-        .route("/containers/{id}/export", get(export))
+    Router::new().route("/images/get", get(save)).route("/images/load", post(load)).route("/commit", post(commit)).route("/containers/{id}/export", get(export))
 }
-

@@ -13,8 +13,8 @@ use futures_util::StreamExt;
 use super::query::Query;
 use super::response::{ok, ApiError, ApiResult};
 use super::AppState;
-use axum::Router;
 use axum::routing::{get, post};
+use axum::Router;
 
 use crate::error::EngineError;
 
@@ -125,7 +125,12 @@ pub async fn get_by_name(State(engine): State<AppState>, Path(rest): Path<String
 }
 
 /// `POST /images/{name}/tag|push`.
-pub async fn post_by_name(State(engine): State<AppState>, Path(rest): Path<String>, RawQuery(raw): RawQuery, headers: axum::http::HeaderMap) -> ApiResult<Response> {
+pub async fn post_by_name(
+    State(engine): State<AppState>,
+    Path(rest): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
     let rest = decode(&rest);
     let q = Query::parse(raw.as_deref());
     match split_action(&rest, &["tag", "push"]) {

@@ -76,10 +76,7 @@ async fn versioning(mut req: Request, next: Next) -> Response {
 fn check_version(maj: u32, min: u32) -> Result<(), EngineError> {
     let v = (maj, min);
     if v > (1, 51) {
-        return Err(EngineError::Invalid(format!(
-            "client version {maj}.{min} is too new. Maximum supported API version is {}",
-            berth_api::API_VERSION
-        )));
+        return Err(EngineError::Invalid(format!("client version {maj}.{min} is too new. Maximum supported API version is {}", berth_api::API_VERSION)));
     }
     if v < (1, 24) {
         return Err(EngineError::Invalid(format!(

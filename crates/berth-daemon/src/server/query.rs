@@ -9,9 +9,7 @@ pub struct Query(Vec<(String, String)>);
 impl Query {
     /// Parses a raw query string.
     pub fn parse(raw: Option<&str>) -> Self {
-        let pairs: Vec<(String, String)> = raw
-            .map(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).unwrap_or_default())
-            .unwrap_or_default();
+        let pairs: Vec<(String, String)> = raw.map(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).unwrap_or_default()).unwrap_or_default();
         Self(pairs)
     }
 

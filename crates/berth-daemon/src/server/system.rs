@@ -14,8 +14,8 @@ use serde_json::json;
 use super::query::Query;
 use super::response::{ok, ApiResult};
 use super::AppState;
-use axum::Router;
 use axum::routing::get;
+use axum::Router;
 
 use crate::engine::logs::parse_time;
 use crate::error::EngineError;
@@ -107,7 +107,10 @@ pub async fn info(State(engine): State<AppState>) -> ApiResult<Response> {
         runtimes: json!({"berth": {"path": "libcontainer"}}),
         default_runtime: "berth".into(),
         security_options: vec!["name=seccomp,profile=builtin".into()],
-        registry_config: engine.registry_policy().map(|p| p.info_json()).unwrap_or_else(|_| json!({"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"], "Mirrors": []})),
+        registry_config: engine
+            .registry_policy()
+            .map(|p| p.info_json())
+            .unwrap_or_else(|_| json!({"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"], "Mirrors": []})),
         swarm: json!({"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": false, "Error": "", "RemoteManagers": null}),
         memory_limit: true,
         swap_limit: true,
@@ -135,9 +138,7 @@ fn event_matches(ev: &Event, f: &Filters, engine: &AppState) -> bool {
                     || ev.actor.attributes.get("name").is_some_and(|n| n == v)
                     || engine.containers.get(v).is_ok_and(|h| h.id == ev.actor.id))
         })
-        && any("image", &|v| {
-            ev.actor.attributes.get("image").is_some_and(|i| i == v) || (ev.typ == "image" && ev.actor.id.contains(v))
-        })
+        && any("image", &|v| ev.actor.attributes.get("image").is_some_and(|i| i == v) || (ev.typ == "image" && ev.actor.id.contains(v)))
         && any("volume", &|v| ev.typ == "volume" && ev.actor.id == v)
         && f.labels_match(&ev.actor.attributes)
 }
@@ -205,7 +206,6 @@ pub fn stream_response(rx: tokio::sync::mpsc::Receiver<Bytes>, content_type: &'s
 pub async fn df(State(engine): State<AppState>) -> ApiResult<Response> {
     Ok(ok(&engine.system_df().await?))
 }
-
 
 /// The routes of this module.
 pub fn routes() -> Router<AppState> {

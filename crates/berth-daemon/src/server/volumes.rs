@@ -11,8 +11,8 @@ use super::containers::parse_json;
 use super::query::Query;
 use super::response::{json, ok, ApiResult};
 use super::AppState;
-use axum::Router;
 use axum::routing::{get, post};
+use axum::Router;
 
 use crate::error::EngineError;
 
@@ -57,14 +57,8 @@ pub async fn remove(State(engine): State<AppState>, Path(name): Path<String>, Ra
     let _force = Query::parse(raw.as_deref()).bool("force");
     engine.volumes.get(&name)?;
     if engine.volume_in_use(&name) {
-        let users: Vec<String> = engine
-            .containers
-            .all()
-            .iter()
-            .map(|h| h.snapshot())
-            .filter(|r| r.mounts.iter().any(|m| m.name == name))
-            .map(|r| r.id)
-            .collect();
+        let users: Vec<String> =
+            engine.containers.all().iter().map(|h| h.snapshot()).filter(|r| r.mounts.iter().any(|m| m.name == name)).map(|r| r.id).collect();
         return Err(EngineError::Conflict(format!("remove {name}: volume is in use - [{}]", users.join(", "))).into());
     }
     engine.volumes.remove(&name)?;

@@ -81,9 +81,7 @@ pub fn decide(r: &Records, q: &Query, src: Ipv4Addr) -> Decision {
     }
     let suffix = format!(".{}", r.network.to_ascii_lowercase());
     let short = if r.network.is_empty() { None } else { q.name.strip_suffix(&suffix) };
-    let found = [Some(q.name.as_str()), short].into_iter().flatten().find_map(|n| {
-        r.scoped.get(&src).and_then(|m| m.get(n)).or_else(|| r.names.get(n))
-    });
+    let found = [Some(q.name.as_str()), short].into_iter().flatten().find_map(|n| r.scoped.get(&src).and_then(|m| m.get(n)).or_else(|| r.names.get(n)));
     if let Some(ips) = found {
         return Decision::Answer(if q.qtype == wire::TYPE_A { wire::a_answer(q, ips, TTL) } else { wire::empty_answer(q, Rcode::NoError) });
     }

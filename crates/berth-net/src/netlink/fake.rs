@@ -199,7 +199,15 @@ impl Netlink for FakeHandle {
         let peers: Vec<(String, String)> = s
             .pairs
             .iter()
-            .filter_map(|(a, b)| if *a == me { Some(b.clone()) } else if *b == me { Some(a.clone()) } else { None })
+            .filter_map(|(a, b)| {
+                if *a == me {
+                    Some(b.clone())
+                } else if *b == me {
+                    Some(a.clone())
+                } else {
+                    None
+                }
+            })
             .collect();
         s.pairs.retain(|(a, b)| *a != me && *b != me);
         for (pns, pname) in peers {

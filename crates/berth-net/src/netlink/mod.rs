@@ -114,8 +114,7 @@ impl NetlinkOpener for KernelNetlink {
     }
 
     fn netns(&self, netns: &Path) -> NlResult<Box<dyn Netlink>> {
-        let s = socket::NetlinkSocket::open_in(netns)
-            .map_err(|e| NetlinkError::new(format!("open netlink socket in {}", netns.display()), e))?;
+        let s = socket::NetlinkSocket::open_in(netns).map_err(|e| NetlinkError::new(format!("open netlink socket in {}", netns.display()), e))?;
         Ok(Box::new(s))
     }
 }

@@ -8,9 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-use netlink_packet_core::{
-    NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
-};
+use netlink_packet_core::{NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST};
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType};
@@ -67,8 +65,8 @@ impl NetlinkSocket {
             let n = self.sock.recv(&mut &mut rx[..], 0)?;
             let mut off = 0;
             while off < n {
-                let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rx[off..n])
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+                let m =
+                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rx[off..n]).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
                 let len = m.header.length as usize;
                 if len == 0 {
                     return Err(io::Error::new(io::ErrorKind::InvalidData, "zero-length netlink message"));
@@ -138,8 +136,7 @@ impl Netlink for NetlinkSocket {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
         msg.attributes.push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
-        self.request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &format!("create bridge {name}"))
-            .map(|_| ())
+        self.request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &format!("create bridge {name}")).map(|_| ())
     }
 
     fn add_veth(&mut self, name: &str, peer: &str, peer_netns: &Path, peer_mac: [u8; 6]) -> NlResult<()> {
@@ -151,10 +148,7 @@ impl Netlink for NetlinkSocket {
         peer_msg.attributes.push(LinkAttribute::NetNsFd(ns.as_raw_fd()));
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
-        msg.attributes.push(LinkAttribute::LinkInfo(vec![
-            LinkInfo::Kind(InfoKind::Veth),
-            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg))),
-        ]));
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Veth), LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_msg)))]));
         // `ns` stays open until the kernel has answered.
         let r = self.request(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &op).map(|_| ());
         drop(ns);
@@ -235,8 +229,7 @@ impl Netlink for NetlinkSocket {
         msg.header.scope = RouteScope::Universe;
         msg.header.kind = RouteType::Unicast;
         msg.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
-        self.request(RouteNetlinkMessage::NewRoute(msg), NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &format!("add default route via {gateway}"))
-            .map(|_| ())
+        self.request(RouteNetlinkMessage::NewRoute(msg), NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, &format!("add default route via {gateway}")).map(|_| ())
     }
 
     fn delete_link(&mut self, index: u32) -> NlResult<()> {

@@ -70,12 +70,8 @@ pub struct RegistryClient {
 impl RegistryClient {
     /// A client announcing `user_agent`.
     pub fn new(user_agent: &str) -> Self {
-        let build = |verify| {
-            Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(Duration::from_secs(60))
-                .pool_max_idle_per_host(16)
-                .build(Connector::new(verify))
-        };
+        let build =
+            |verify| Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(60)).pool_max_idle_per_host(16).build(Connector::new(verify));
         Self { verified: build(true), unverified: build(false), user_agent: Arc::from(user_agent) }
     }
 
@@ -115,13 +111,8 @@ impl RegistryClient {
             match self.get_plain(endpoint.insecure, &url).await {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    let challenges: Vec<Challenge> = resp
-                        .headers()
-                        .get_all(hyper::header::WWW_AUTHENTICATE)
-                        .iter()
-                        .filter_map(|v| v.to_str().ok())
-                        .flat_map(challenge::parse)
-                        .collect();
+                    let challenges: Vec<Challenge> =
+                        resp.headers().get_all(hyper::header::WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok()).flat_map(challenge::parse).collect();
                     drop(resp);
                     if status == 200 || status == 401 {
                         return Ok(Pinged { base, challenges });
@@ -135,11 +126,7 @@ impl RegistryClient {
     }
 
     async fn get_plain(&self, insecure: bool, url: &str) -> Result<Response<Incoming>, ClientError> {
-        let req = Request::builder()
-            .method(Method::GET)
-            .uri(url)
-            .body(http::empty())
-            .map_err(|e| ClientError::Invalid(format!("{url}: {e}")))?;
+        let req = Request::builder().method(Method::GET).uri(url).body(http::empty()).map_err(|e| ClientError::Invalid(format!("{url}: {e}")))?;
         self.send(insecure, req, http::ANSWER_TIMEOUT).await
     }
 
@@ -150,7 +137,14 @@ impl RegistryClient {
     }
 
     /// Opens `name` on the endpoint with the given access (ping, then authorization).
-    pub async fn repository(&self, endpoint: &Endpoint, name: &str, access: Access, creds: Credentials, extra_pull: &[String]) -> Result<Repository, ClientError> {
+    pub async fn repository(
+        &self,
+        endpoint: &Endpoint,
+        name: &str,
+        access: Access,
+        creds: Credentials,
+        extra_pull: &[String],
+    ) -> Result<Repository, ClientError> {
         crate::RepoName::parse(name).map_err(|e| ClientError::Invalid(format!("repository name {name:?}: {e}")))?;
         let pinged = self.ping(endpoint).await?;
         let mut scopes = vec![access.scope(name)];

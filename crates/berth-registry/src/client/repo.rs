@@ -129,13 +129,8 @@ impl Repository {
             if resp.status() != hyper::StatusCode::UNAUTHORIZED || !own || attempt == 1 {
                 return Ok(resp);
             }
-            let challenges: Vec<_> = resp
-                .headers()
-                .get_all(hyper::header::WWW_AUTHENTICATE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(super::challenge::parse)
-                .collect();
+            let challenges: Vec<_> =
+                resp.headers().get_all(hyper::header::WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok()).flat_map(super::challenge::parse).collect();
             if !self.inner.auth.on_unauthorized(challenges).await {
                 return Ok(resp);
             }

@@ -114,7 +114,8 @@ fn token_registry(realm: String) -> axum::Router {
             if ok {
                 (StatusCode::OK, "{}").into_response()
             } else {
-                (StatusCode::UNAUTHORIZED, [("www-authenticate", challenge)], r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#).into_response()
+                (StatusCode::UNAUTHORIZED, [("www-authenticate", challenge)], r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#)
+                    .into_response()
             }
         }
     };

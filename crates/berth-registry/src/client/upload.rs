@@ -55,10 +55,7 @@ impl Repository {
         digest.parse::<crate::Digest>().map_err(|e| ClientError::Invalid(e.to_string()))?;
         let once = Mutex::new(Some(body));
         let take = || once.lock().unwrap_or_else(|p| p.into_inner()).take().unwrap_or_else(http::empty);
-        let headers = [
-            (hyper::header::CONTENT_TYPE, "application/octet-stream".to_string()),
-            (hyper::header::CONTENT_LENGTH, size.to_string()),
-        ];
+        let headers = [(hyper::header::CONTENT_TYPE, "application/octet-stream".to_string()), (hyper::header::CONTENT_LENGTH, size.to_string())];
         let resp = self.call(Method::PATCH, location, &headers, &take, upload_timeout(size)).await?;
         if resp.status().as_u16() != 202 {
             return Err(Self::failure(resp, location).await);

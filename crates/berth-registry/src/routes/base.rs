@@ -5,10 +5,5 @@ use axum::response::{IntoResponse, Response};
 
 /// 200 with an empty JSON object; authentication (if any) has already passed.
 pub(super) fn get() -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        "{}",
-    )
-        .into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], "{}").into_response()
 }

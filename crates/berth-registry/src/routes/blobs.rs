@@ -13,12 +13,7 @@ use crate::stream::file_body;
 use crate::task::blocking;
 
 /// Serves a blob (or just its headers for HEAD), honouring a single `Range`.
-pub(super) async fn get(
-    ctx: &Ctx,
-    name: RepoName,
-    digest: &str,
-    head: bool,
-) -> Result<Response, ApiError> {
+pub(super) async fn get(ctx: &Ctx, name: RepoName, digest: &str, head: bool) -> Result<Response, ApiError> {
     let digest: Digest = digest.parse()?;
     let (storage, d) = (ctx.storage().clone(), digest.clone());
     let opened = blocking(move || {
@@ -35,36 +30,21 @@ pub(super) async fn get(
     };
     let (status, start, len) = match range {
         RangeRequest::Full => (StatusCode::OK, 0, size),
-        RangeRequest::Partial { start, end } => {
-            (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
-        }
+        RangeRequest::Partial { start, end } => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
         RangeRequest::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable { size }),
     };
-    let body = if head {
-        Body::empty()
-    } else {
-        file_body(file, start, len)
-    };
+    let body = if head { Body::empty() } else { file_body(file, start, len) };
     let mut response = Response::new(body);
     *response.status_mut() = status;
     let h = response.headers_mut();
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("max-age=31536000"),
-    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("max-age=31536000"));
     h.insert(header::ETAG, value(&format!("\"{digest}\"")));
     h.insert(DOCKER_CONTENT_DIGEST, value(&digest.to_string()));
     if status == StatusCode::PARTIAL_CONTENT {
-        h.insert(
-            header::CONTENT_RANGE,
-            value(&format!("bytes {start}-{}/{size}", start + len - 1)),
-        );
+        h.insert(header::CONTENT_RANGE, value(&format!("bytes {start}-{}/{size}", start + len - 1)));
     }
     Ok(response)
 }
@@ -79,11 +59,7 @@ pub(super) async fn delete(ctx: &Ctx, name: RepoName, digest: &str) -> Result<Re
     }
     let mut response = Response::new(Body::empty());
     *response.status_mut() = StatusCode::ACCEPTED;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
-    response
-        .headers_mut()
-        .insert(DOCKER_CONTENT_DIGEST, value(&digest.to_string()));
+    response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(0u64));
+    response.headers_mut().insert(DOCKER_CONTENT_DIGEST, value(&digest.to_string()));
     Ok(response)
 }

@@ -16,16 +16,9 @@ pub(super) async fn list(ctx: &Ctx) -> Result<Response, ApiError> {
     let all: Vec<String> = repos.iter().map(ToString::to_string).collect();
     let (page, more) = paginate(ctx, all)?;
     let body = json!({ "repositories": page }).to_string();
-    let mut response = (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response();
+    let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response();
     if let (Some(n), Some(last)) = (more, page.last()) {
-        response
-            .headers_mut()
-            .insert(header::LINK, next_link("/v2/_catalog", n, last));
+        response.headers_mut().insert(header::LINK, next_link("/v2/_catalog", n, last));
     }
     Ok(response)
 }

@@ -27,8 +27,7 @@ use crate::range::upload_range;
 use crate::Registry;
 
 /// `Docker-Content-Digest`, on every blob and manifest answer.
-pub(crate) const DOCKER_CONTENT_DIGEST: HeaderName =
-    HeaderName::from_static("docker-content-digest");
+pub(crate) const DOCKER_CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
 const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
 const UPLOAD_UUID: HeaderName = HeaderName::from_static("docker-upload-uuid");
 
@@ -41,15 +40,11 @@ pub fn router(state: Arc<Registry>) -> Router {
         .route("/v2/", any(dispatch))
         .route("/v2/{*rest}", any(dispatch))
         .fallback(|| async { ApiError::RouteUnknown.into_response() })
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::auth::middleware,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::auth::middleware))
         // The token endpoint checks its own credentials (and answers 404 outside token mode).
         .route("/token", get(token))
         .layer(middleware::map_response(|mut r: Response| async move {
-            r.headers_mut()
-                .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
+            r.headers_mut().insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
             r
         }))
         .with_state(state)
@@ -57,9 +52,7 @@ pub fn router(state: Arc<Registry>) -> Router {
 
 /// `GET /token`: the token endpoint of token mode.
 async fn token(State(registry): State<Arc<Registry>>, request: Request) -> Response {
-    let query = Query::<Vec<(String, String)>>::try_from_uri(request.uri())
-        .map(|q| q.0)
-        .unwrap_or_default();
+    let query = Query::<Vec<(String, String)>>::try_from_uri(request.uri()).map(|q| q.0).unwrap_or_default();
     let Some(policy) = &registry.auth else {
         return ApiError::RouteUnknown.into_response();
     };
@@ -90,7 +83,13 @@ pub(crate) fn required_access(method: &Method, path: &str, query: Option<&str>) 
             n.as_str().to_owned()
         }
     };
-    let actions = if read { "pull" } else if action == "delete" { "delete" } else { "pull,push" };
+    let actions = if read {
+        "pull"
+    } else if action == "delete" {
+        "delete"
+    } else {
+        "pull,push"
+    };
     let mut needs = vec![("repository".to_owned(), name.clone(), action)];
     let mut scopes = vec![format!("repository:{name}:{actions}")];
     // A cross-repository mount reads the source repository.
@@ -147,9 +146,7 @@ fn parse_route(path: &str) -> Result<Route, ApiError> {
 
 /// Percent-decodes a final path segment; a decoded `/` is refused.
 fn decode(segment: &str) -> Result<String, ApiError> {
-    let decoded = percent_encoding::percent_decode_str(segment)
-        .decode_utf8()
-        .map_err(|_| ApiError::RouteUnknown)?;
+    let decoded = percent_encoding::percent_decode_str(segment).decode_utf8().map_err(|_| ApiError::RouteUnknown)?;
     if decoded.contains('/') {
         return Err(ApiError::RouteUnknown);
     }
@@ -167,18 +164,12 @@ pub(crate) struct Ctx {
 impl Ctx {
     /// The first value of a query parameter.
     fn param(&self, key: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// Every value of a repeated query parameter.
     fn params<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.query
-            .iter()
-            .filter(move |(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.query.iter().filter(move |(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     fn header(&self, name: HeaderName) -> Option<&str> {
@@ -192,15 +183,8 @@ impl Ctx {
 
 async fn dispatch(State(registry): State<Arc<Registry>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let query = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
-        .map(|q| q.0)
-        .unwrap_or_default();
-    let ctx = Ctx {
-        registry,
-        method: parts.method,
-        headers: parts.headers,
-        query,
-    };
+    let query = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
+    let ctx = Ctx { registry, method: parts.method, headers: parts.headers, query };
     let result = match parse_route(parts.uri.path()) {
         Ok(route) => handle(&ctx, route, body).await,
         Err(e) => Err(e),
@@ -214,9 +198,7 @@ async fn handle(ctx: &Ctx, route: Route, body: Body) -> Result<Response, ApiErro
         (Route::Base, Method::GET | Method::HEAD) => Ok(base::get()),
         (Route::Catalog, Method::GET) => catalog::list(ctx).await,
         (Route::Tags(name), Method::GET) => tags::list(ctx, name).await,
-        (Route::Manifest(name, r), Method::GET | Method::HEAD) => {
-            manifests::get(ctx, name, &r, head).await
-        }
+        (Route::Manifest(name, r), Method::GET | Method::HEAD) => manifests::get(ctx, name, &r, head).await,
         (Route::Manifest(name, r), Method::PUT) => manifests::put(ctx, name, &r, body).await,
         (Route::Manifest(name, r), Method::DELETE) => manifests::delete(ctx, name, &r).await,
         (Route::Blob(name, d), Method::GET | Method::HEAD) => blobs::get(ctx, name, &d, head).await,
@@ -227,9 +209,7 @@ async fn handle(ctx: &Ctx, route: Route, body: Body) -> Result<Response, ApiErro
         (Route::Upload(name, id), Method::PUT) => uploads::finish(ctx, name, &id, body).await,
         (Route::Upload(name, id), Method::DELETE) => uploads::cancel(ctx, name, &id).await,
         (Route::Referrers(name, d), Method::GET) => referrers::list(ctx, name, &d).await,
-        (_, method) => Err(ApiError::Unsupported(format!(
-            "method {method} on this endpoint"
-        ))),
+        (_, method) => Err(ApiError::Unsupported(format!("method {method} on this endpoint"))),
     }
 }
 
@@ -261,10 +241,7 @@ fn next_link(path: &str, n: usize, last: &str) -> HeaderValue {
 /// Applies `n`/`last` pagination to a sorted list; returns the page and whether more follow.
 fn paginate(ctx: &Ctx, all: Vec<String>) -> Result<(Vec<String>, Option<usize>), ApiError> {
     let n = match ctx.param("n") {
-        Some(s) => Some(
-            s.parse::<usize>()
-                .map_err(|_| ApiError::PaginationInvalid(format!("n={s}")))?,
-        ),
+        Some(s) => Some(s.parse::<usize>().map_err(|_| ApiError::PaginationInvalid(format!("n={s}")))?),
         None => None,
     };
     let mut items: Vec<String> = match ctx.param("last") {
@@ -293,62 +270,23 @@ mod tests {
         assert_eq!(parse_route("/v2/").expect("ok"), Route::Base);
         assert_eq!(parse_route("/v2").expect("ok"), Route::Base);
         assert_eq!(parse_route("/v2/_catalog").expect("ok"), Route::Catalog);
-        assert_eq!(
-            parse_route("/v2/a/b/tags/list").expect("ok"),
-            Route::Tags(name("a/b"))
-        );
-        assert_eq!(
-            parse_route("/v2/a/blobs/uploads/").expect("ok"),
-            Route::UploadStart(name("a"))
-        );
-        assert_eq!(
-            parse_route("/v2/a/blobs/uploads").expect("ok"),
-            Route::UploadStart(name("a"))
-        );
-        assert_eq!(
-            parse_route("/v2/a/blobs/uploads/x").expect("ok"),
-            Route::Upload(name("a"), "x".into())
-        );
-        assert_eq!(
-            parse_route("/v2/blobs/uploads/manifests/latest").expect("ok"),
-            Route::Manifest(name("blobs/uploads"), "latest".into())
-        );
-        assert_eq!(
-            parse_route("/v2/a/tags/list/blobs/d").expect("ok"),
-            Route::Blob(name("a/tags/list"), "d".into())
-        );
-        assert_eq!(
-            parse_route("/v2/a/manifests/sha256%3Aab").expect("ok"),
-            Route::Manifest(name("a"), "sha256:ab".into())
-        );
-        assert_eq!(
-            parse_route("/v2/a/referrers/x").expect("ok"),
-            Route::Referrers(name("a"), "x".into())
-        );
+        assert_eq!(parse_route("/v2/a/b/tags/list").expect("ok"), Route::Tags(name("a/b")));
+        assert_eq!(parse_route("/v2/a/blobs/uploads/").expect("ok"), Route::UploadStart(name("a")));
+        assert_eq!(parse_route("/v2/a/blobs/uploads").expect("ok"), Route::UploadStart(name("a")));
+        assert_eq!(parse_route("/v2/a/blobs/uploads/x").expect("ok"), Route::Upload(name("a"), "x".into()));
+        assert_eq!(parse_route("/v2/blobs/uploads/manifests/latest").expect("ok"), Route::Manifest(name("blobs/uploads"), "latest".into()));
+        assert_eq!(parse_route("/v2/a/tags/list/blobs/d").expect("ok"), Route::Blob(name("a/tags/list"), "d".into()));
+        assert_eq!(parse_route("/v2/a/manifests/sha256%3Aab").expect("ok"), Route::Manifest(name("a"), "sha256:ab".into()));
+        assert_eq!(parse_route("/v2/a/referrers/x").expect("ok"), Route::Referrers(name("a"), "x".into()));
     }
 
     #[test]
     fn bad_names_are_name_invalid() {
-        for p in [
-            "/v2/a/../b/manifests/x",
-            "/v2/a%2Fb/manifests/x",
-            "/v2/A/manifests/x",
-            "/v2//a/tags/list",
-            "/v2/a//b/blobs/uploads/",
-        ] {
-            assert!(
-                matches!(parse_route(p), Err(ApiError::NameInvalid(_))),
-                "{p}"
-            );
+        for p in ["/v2/a/../b/manifests/x", "/v2/a%2Fb/manifests/x", "/v2/A/manifests/x", "/v2//a/tags/list", "/v2/a//b/blobs/uploads/"] {
+            assert!(matches!(parse_route(p), Err(ApiError::NameInvalid(_))), "{p}");
         }
-        assert!(matches!(
-            parse_route("/v2/a/manifests/x%2Fy"),
-            Err(ApiError::RouteUnknown)
-        ));
-        assert!(matches!(
-            parse_route("/v2/a/nothing"),
-            Err(ApiError::RouteUnknown)
-        ));
+        assert!(matches!(parse_route("/v2/a/manifests/x%2Fy"), Err(ApiError::RouteUnknown)));
+        assert!(matches!(parse_route("/v2/a/nothing"), Err(ApiError::RouteUnknown)));
         assert!(matches!(parse_route("/v3/a"), Err(ApiError::RouteUnknown)));
     }
 }

@@ -25,9 +25,7 @@ pub(super) async fn list(ctx: &Ctx, name: RepoName, digest: &str) -> Result<Resp
                 continue;
             };
             // Skip entries whose manifest was deleted but whose index entry survived a crash.
-            let held = descriptor["digest"]
-                .as_str()
-                .and_then(|d| d.parse::<Digest>().ok());
+            let held = descriptor["digest"].as_str().and_then(|d| d.parse::<Digest>().ok());
             if let Some(d) = held {
                 if storage.revision_media_type(&name, &d)?.is_some() {
                     live.push(descriptor);
@@ -39,19 +37,13 @@ pub(super) async fn list(ctx: &Ctx, name: RepoName, digest: &str) -> Result<Resp
     .await?;
     let filter = ctx.param("artifactType");
     let manifests: Vec<Value> = match filter {
-        Some(t) => entries
-            .into_iter()
-            .filter(|d| d["artifactType"].as_str() == Some(t))
-            .collect(),
+        Some(t) => entries.into_iter().filter(|d| d["artifactType"].as_str() == Some(t)).collect(),
         None => entries,
     };
-    let body =
-        json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests }).to_string();
+    let body = json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests }).to_string();
     let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, OCI_INDEX)], body).into_response();
     if filter.is_some() {
-        response
-            .headers_mut()
-            .insert(FILTERS_APPLIED, HeaderValue::from_static("artifactType"));
+        response.headers_mut().insert(FILTERS_APPLIED, HeaderValue::from_static("artifactType"));
     }
     Ok(response)
 }

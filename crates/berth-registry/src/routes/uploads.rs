@@ -18,9 +18,7 @@ use crate::task::blocking;
 pub(super) async fn start(ctx: &Ctx, name: RepoName, body: Body) -> Result<Response, ApiError> {
     if let Some(alg) = ctx.param("digest-algorithm") {
         if alg != "sha256" {
-            return Err(ApiError::DigestInvalid(format!(
-                "unsupported digest algorithm {alg:?}"
-            )));
+            return Err(ApiError::DigestInvalid(format!("unsupported digest algorithm {alg:?}")));
         }
     }
     if let Some(mount) = ctx.param("mount") {
@@ -46,18 +44,8 @@ pub(super) async fn start(ctx: &Ctx, name: RepoName, body: Body) -> Result<Respo
     result.map(|()| created(&name, &expected))
 }
 
-async fn try_mount(
-    ctx: &Ctx,
-    name: &RepoName,
-    from: &RepoName,
-    digest: &Digest,
-) -> Result<bool, ApiError> {
-    let (storage, name, from, d) = (
-        ctx.storage().clone(),
-        name.clone(),
-        from.clone(),
-        digest.clone(),
-    );
+async fn try_mount(ctx: &Ctx, name: &RepoName, from: &RepoName, digest: &Digest) -> Result<bool, ApiError> {
+    let (storage, name, from, d) = (ctx.storage().clone(), name.clone(), from.clone(), digest.clone());
     blocking(move || {
         if !storage.blob_visible(&from, &d) || storage.blob_size(&d)?.is_none() {
             return Ok(false);
@@ -68,12 +56,7 @@ async fn try_mount(
     .await
 }
 
-async fn upload_all(
-    ctx: &Ctx,
-    session: &mut Session,
-    body: Body,
-    expected: &Digest,
-) -> Result<(), ApiError> {
+async fn upload_all(ctx: &Ctx, session: &mut Session, body: Body, expected: &Digest) -> Result<(), ApiError> {
     session.append(ctx.storage(), body).await?;
     session.commit(ctx.storage(), expected).await
 }
@@ -86,12 +69,7 @@ pub(super) async fn status(ctx: &Ctx, name: RepoName, id: &str) -> Result<Respon
 
 /// `PATCH`: appends a chunk (with `Content-Range`, which must start at the current offset)
 /// or a stream of unknown length (without).
-pub(super) async fn patch(
-    ctx: &Ctx,
-    name: RepoName,
-    id: &str,
-    body: Body,
-) -> Result<Response, ApiError> {
+pub(super) async fn patch(ctx: &Ctx, name: RepoName, id: &str, body: Body) -> Result<Response, ApiError> {
     let mut guard = ctx.registry.sessions.open(ctx.storage(), &name, id).await?;
     append_chunk(ctx, &name, guard.live()?, body).await?;
     Ok(accepted(&name, guard.live()?, StatusCode::ACCEPTED))
@@ -99,15 +77,8 @@ pub(super) async fn patch(
 
 /// `PUT ?digest=`: appends an optional last chunk, verifies the digest of the whole upload
 /// and only then makes the blob visible.
-pub(super) async fn finish(
-    ctx: &Ctx,
-    name: RepoName,
-    id: &str,
-    body: Body,
-) -> Result<Response, ApiError> {
-    let digest = ctx
-        .param("digest")
-        .ok_or_else(|| ApiError::DigestInvalid("missing digest parameter".into()))?;
+pub(super) async fn finish(ctx: &Ctx, name: RepoName, id: &str, body: Body) -> Result<Response, ApiError> {
+    let digest = ctx.param("digest").ok_or_else(|| ApiError::DigestInvalid("missing digest parameter".into()))?;
     let digest: Digest = digest.parse()?;
     let sessions = &ctx.registry.sessions;
     let mut guard = sessions.open(ctx.storage(), &name, id).await?;
@@ -137,27 +108,15 @@ pub(super) async fn cancel(ctx: &Ctx, name: RepoName, id: &str) -> Result<Respon
 }
 
 /// Appends a request body, enforcing `Content-Range` order and length when it is given.
-async fn append_chunk(
-    ctx: &Ctx,
-    name: &RepoName,
-    session: &mut Session,
-    body: Body,
-) -> Result<(), ApiError> {
+async fn append_chunk(ctx: &Ctx, name: &RepoName, session: &mut Session, body: Body) -> Result<(), ApiError> {
     let range = match ctx.header(header::CONTENT_RANGE) {
-        Some(h) => Some(
-            parse_content_range(h)
-                .ok_or_else(|| ApiError::BlobUploadInvalid(format!("bad Content-Range {h:?}")))?,
-        ),
+        Some(h) => Some(parse_content_range(h).ok_or_else(|| ApiError::BlobUploadInvalid(format!("bad Content-Range {h:?}")))?),
         None => None,
     };
     if let Some((start, _)) = range {
         if start != session.offset {
             let location = upload_location(name, &session.id);
-            return Err(ApiError::UploadOutOfOrder {
-                location,
-                id: session.id.to_string(),
-                offset: session.offset,
-            });
+            return Err(ApiError::UploadOutOfOrder { location, id: session.id.to_string(), offset: session.offset });
         }
     }
     let checkpoint = session.checkpoint();
@@ -166,9 +125,7 @@ async fn append_chunk(
         let claimed = end - start + 1;
         if written != claimed {
             session.rollback(ctx.storage(), checkpoint).await?;
-            return Err(ApiError::SizeInvalid(format!(
-                "Content-Range claims {claimed} bytes, body had {written}"
-            )));
+            return Err(ApiError::SizeInvalid(format!("Content-Range claims {claimed} bytes, body had {written}")));
         }
     }
     Ok(())

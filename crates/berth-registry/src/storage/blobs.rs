@@ -28,10 +28,7 @@ impl Storage {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(StorageError::io("open", &path, e)),
         };
-        let len = file
-            .metadata()
-            .map_err(|e| StorageError::io("stat", &path, e))?
-            .len();
+        let len = file.metadata().map_err(|e| StorageError::io("stat", &path, e))?.len();
         Ok(Some((file, len)))
     }
 
@@ -79,17 +76,13 @@ impl Storage {
     /// True when the repository may serve this blob: it was pushed or mounted there, or it is
     /// one of the repository's manifests.
     pub fn blob_visible(&self, name: &RepoName, digest: &Digest) -> bool {
-        self.layer_link(name, digest).is_file()
-            || self.revisions_dir(name).join(digest.hex()).is_file()
+        self.layer_link(name, digest).is_file() || self.revisions_dir(name).join(digest.hex()).is_file()
     }
 
     /// The digests of every blob in the store, for `gc`.
     pub(crate) fn all_blobs(&self) -> StorageResult<Vec<Digest>> {
         let names = fsutil::list_dir(&self.blobs_dir())?;
-        Ok(names
-            .iter()
-            .filter_map(|n| Digest::from_hex(n).ok())
-            .collect())
+        Ok(names.iter().filter_map(|n| Digest::from_hex(n).ok()).collect())
     }
 
     /// Deletes blob bytes from the store (only `gc` does this); returns the bytes freed.
@@ -103,10 +96,7 @@ impl Storage {
     pub(crate) fn linked_blobs(&self, name: &RepoName) -> StorageResult<Vec<Digest>> {
         let dir = self.repo_dir(name).join("_layers");
         let names = fsutil::list_dir(&dir)?;
-        Ok(names
-            .iter()
-            .filter_map(|n| Digest::from_hex(n).ok())
-            .collect())
+        Ok(names.iter().filter_map(|n| Digest::from_hex(n).ok()).collect())
     }
 }
 
@@ -141,9 +131,6 @@ mod tests {
         fs::write(&dup, b"same").expect("write");
         s.commit_blob_file(&dup, &d).expect("commit");
         assert!(!dup.exists());
-        assert_eq!(
-            s.read_blob(&d, 10).expect("read").as_deref(),
-            Some(&b"same"[..])
-        );
+        assert_eq!(s.read_blob(&d, 10).expect("read").as_deref(), Some(&b"same"[..]));
     }
 }

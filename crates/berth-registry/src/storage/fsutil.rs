@@ -9,11 +9,7 @@ use super::{StorageError, StorageResult};
 /// A random 128-bit name, hex encoded, for temp files and upload ids.
 pub(crate) fn random_hex() -> StorageResult<String> {
     let mut buf = [0u8; 16];
-    getrandom::fill(&mut buf).map_err(|e| StorageError::Io {
-        op: "getrandom",
-        path: "/dev/urandom".into(),
-        source: io::Error::other(e.to_string()),
-    })?;
+    getrandom::fill(&mut buf).map_err(|e| StorageError::Io { op: "getrandom", path: "/dev/urandom".into(), source: io::Error::other(e.to_string()) })?;
     Ok(hex::encode(buf))
 }
 
@@ -23,10 +19,8 @@ pub(crate) fn write_atomic(tmp_dir: &Path, path: &Path, bytes: &[u8]) -> Storage
     let tmp = tmp_dir.join(random_hex()?);
     let result = (|| {
         let mut file = File::create(&tmp).map_err(|e| StorageError::io("create", &tmp, e))?;
-        file.write_all(bytes)
-            .map_err(|e| StorageError::io("write", &tmp, e))?;
-        file.sync_all()
-            .map_err(|e| StorageError::io("fsync", &tmp, e))?;
+        file.write_all(bytes).map_err(|e| StorageError::io("write", &tmp, e))?;
+        file.sync_all().map_err(|e| StorageError::io("fsync", &tmp, e))?;
         rename_durable(&tmp, path)
     })();
     if result.is_err() {
@@ -37,10 +31,7 @@ pub(crate) fn write_atomic(tmp_dir: &Path, path: &Path, bytes: &[u8]) -> Storage
 
 /// Renames `from` to `to` (creating `to`'s parent) and fsyncs the destination directory.
 pub(crate) fn rename_durable(from: &Path, to: &Path) -> StorageResult<()> {
-    let parent = to.parent().ok_or_else(|| StorageError::Corrupt {
-        path: to.to_owned(),
-        reason: "no parent directory".into(),
-    })?;
+    let parent = to.parent().ok_or_else(|| StorageError::Corrupt { path: to.to_owned(), reason: "no parent directory".into() })?;
     fs::create_dir_all(parent).map_err(|e| StorageError::io("create", parent, e))?;
     fs::rename(from, to).map_err(|e| StorageError::io("rename", to, e))?;
     sync_dir(parent)
@@ -48,9 +39,7 @@ pub(crate) fn rename_durable(from: &Path, to: &Path) -> StorageResult<()> {
 
 /// Fsyncs a directory so a rename or unlink inside it survives a crash.
 pub(crate) fn sync_dir(dir: &Path) -> StorageResult<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StorageError::io("fsync", dir, e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StorageError::io("fsync", dir, e))
 }
 
 /// Reads a small file whole; `None` if it does not exist, an error if it exceeds `limit`.
@@ -61,14 +50,9 @@ pub(crate) fn read_small(path: &Path, limit: u64) -> StorageResult<Option<Vec<u8
         Err(e) => return Err(StorageError::io("open", path, e)),
     };
     let mut bytes = Vec::new();
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| StorageError::io("read", path, e))?;
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| StorageError::io("read", path, e))?;
     if bytes.len() as u64 > limit {
-        return Err(StorageError::Corrupt {
-            path: path.to_owned(),
-            reason: format!("larger than {limit} bytes"),
-        });
+        return Err(StorageError::Corrupt { path: path.to_owned(), reason: format!("larger than {limit} bytes") });
     }
     Ok(Some(bytes))
 }
@@ -132,9 +116,6 @@ mod tests {
         assert!(read_small(&p, 4).expect("absent").is_none());
         fs::write(&p, b"12345").expect("write");
         assert!(read_small(&p, 4).is_err());
-        assert_eq!(
-            read_small(&p, 5).expect("read").as_deref(),
-            Some(&b"12345"[..])
-        );
+        assert_eq!(read_small(&p, 5).expect("read").as_deref(), Some(&b"12345"[..]));
     }
 }

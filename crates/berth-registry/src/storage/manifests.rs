@@ -15,22 +15,13 @@ const MAX_DESCRIPTOR: u64 = 1 << 20;
 
 impl Storage {
     /// Records that `name` holds manifest `digest` (already in the blob store) of `media_type`.
-    pub(crate) fn put_revision(
-        &self,
-        name: &RepoName,
-        digest: &Digest,
-        media_type: &str,
-    ) -> StorageResult<()> {
+    pub(crate) fn put_revision(&self, name: &RepoName, digest: &Digest, media_type: &str) -> StorageResult<()> {
         let path = self.revisions_dir(name).join(digest.hex());
         fsutil::write_atomic(&self.tmp_dir(), &path, media_type.as_bytes())
     }
 
     /// The media type of a manifest held by `name`; `None` when the repository lacks it.
-    pub fn revision_media_type(
-        &self,
-        name: &RepoName,
-        digest: &Digest,
-    ) -> StorageResult<Option<String>> {
+    pub fn revision_media_type(&self, name: &RepoName, digest: &Digest) -> StorageResult<Option<String>> {
         let path = self.revisions_dir(name).join(digest.hex());
         let bytes = fsutil::read_small(&path, MAX_MEDIA_TYPE)?;
         Ok(bytes.map(|b| String::from_utf8_lossy(&b).trim().to_owned()))
@@ -44,31 +35,17 @@ impl Storage {
     /// Every manifest digest the repository holds, for `gc`.
     pub(crate) fn list_revisions(&self, name: &RepoName) -> StorageResult<Vec<Digest>> {
         let names = fsutil::list_dir(&self.revisions_dir(name))?;
-        Ok(names
-            .iter()
-            .filter_map(|n| Digest::from_hex(n).ok())
-            .collect())
+        Ok(names.iter().filter_map(|n| Digest::from_hex(n).ok()).collect())
     }
 
     /// Adds `digest` to the referrers of `subject`, with the descriptor the referrers API serves.
-    pub(crate) fn put_referrer(
-        &self,
-        name: &RepoName,
-        subject: &Digest,
-        digest: &Digest,
-        descriptor: &[u8],
-    ) -> StorageResult<()> {
+    pub(crate) fn put_referrer(&self, name: &RepoName, subject: &Digest, digest: &Digest, descriptor: &[u8]) -> StorageResult<()> {
         let path = self.referrers_dir(name, subject).join(digest.hex());
         fsutil::write_atomic(&self.tmp_dir(), &path, descriptor)
     }
 
     /// Removes `digest` from the referrers of `subject`.
-    pub(crate) fn delete_referrer(
-        &self,
-        name: &RepoName,
-        subject: &Digest,
-        digest: &Digest,
-    ) -> StorageResult<()> {
+    pub(crate) fn delete_referrer(&self, name: &RepoName, subject: &Digest, digest: &Digest) -> StorageResult<()> {
         let dir = self.referrers_dir(name, subject);
         fsutil::remove_file(&dir.join(digest.hex()))?;
         // Drop the directory once empty; losing a race with a concurrent put is harmless
@@ -78,11 +55,7 @@ impl Storage {
     }
 
     /// The stored descriptors of every manifest in `name` whose subject is `subject`, by digest.
-    pub(crate) fn list_referrers(
-        &self,
-        name: &RepoName,
-        subject: &Digest,
-    ) -> StorageResult<Vec<Vec<u8>>> {
+    pub(crate) fn list_referrers(&self, name: &RepoName, subject: &Digest) -> StorageResult<Vec<Vec<u8>>> {
         let dir = self.referrers_dir(name, subject);
         let mut names = fsutil::list_dir(&dir)?;
         names.sort();
@@ -107,16 +80,11 @@ mod tests {
         let s = Storage::open(dir.path()).expect("open");
         let name = RepoName::parse("r").expect("name");
         let m = s.put_blob_bytes(b"{}").expect("put");
-        s.put_revision(&name, &m, "application/vnd.oci.image.manifest.v1+json")
-            .expect("rev");
-        assert_eq!(
-            s.revision_media_type(&name, &m).expect("read").as_deref(),
-            Some("application/vnd.oci.image.manifest.v1+json")
-        );
+        s.put_revision(&name, &m, "application/vnd.oci.image.manifest.v1+json").expect("rev");
+        assert_eq!(s.revision_media_type(&name, &m).expect("read").as_deref(), Some("application/vnd.oci.image.manifest.v1+json"));
         assert_eq!(s.list_revisions(&name).expect("list"), vec![m.clone()]);
         let subject = Digest::of_bytes(b"subject");
-        s.put_referrer(&name, &subject, &m, b"{\"d\":1}")
-            .expect("ref");
+        s.put_referrer(&name, &subject, &m, b"{\"d\":1}").expect("ref");
         assert_eq!(s.list_referrers(&name, &subject).expect("list").len(), 1);
         s.delete_referrer(&name, &subject, &m).expect("del");
         assert!(s.list_referrers(&name, &subject).expect("list").is_empty());

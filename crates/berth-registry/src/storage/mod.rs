@@ -48,9 +48,7 @@ pub enum StorageError {
         reason: String,
     },
     /// The root was written by an incompatible version of this code.
-    #[error(
-        "storage root {path} has format {found:?}, this registry reads format {FORMAT_VERSION}"
-    )]
+    #[error("storage root {path} has format {found:?}, this registry reads format {FORMAT_VERSION}")]
     Format {
         /// The format marker file.
         path: PathBuf,
@@ -61,11 +59,7 @@ pub enum StorageError {
 
 impl StorageError {
     pub(crate) fn io(op: &'static str, path: &Path, source: io::Error) -> Self {
-        Self::Io {
-            op,
-            path: path.to_owned(),
-            source,
-        }
+        Self::Io { op, path: path.to_owned(), source }
     }
 
     /// True when the failure is a missing file, which callers usually turn into "unknown".
@@ -103,15 +97,8 @@ pub struct Storage {
 impl Storage {
     /// Opens (creating if needed) a storage root and checks its format marker.
     pub fn open(root: &Path) -> StorageResult<Self> {
-        let storage = Self {
-            root: root.to_owned(),
-        };
-        for dir in [
-            storage.blobs_dir(),
-            storage.repositories_dir(),
-            storage.uploads_dir(),
-            storage.tmp_dir(),
-        ] {
+        let storage = Self { root: root.to_owned() };
+        for dir in [storage.blobs_dir(), storage.repositories_dir(), storage.uploads_dir(), storage.tmp_dir()] {
             std::fs::create_dir_all(&dir).map_err(|e| StorageError::io("create", &dir, e))?;
         }
         storage.check_format()?;
@@ -120,11 +107,8 @@ impl Storage {
 
     /// Opens an existing root without creating anything (for `gc`).
     pub fn open_existing(root: &Path) -> StorageResult<Self> {
-        let storage = Self {
-            root: root.to_owned(),
-        };
-        std::fs::metadata(storage.repositories_dir())
-            .map_err(|e| StorageError::io("stat", &storage.repositories_dir(), e))?;
+        let storage = Self { root: root.to_owned() };
+        std::fs::metadata(storage.repositories_dir()).map_err(|e| StorageError::io("stat", &storage.repositories_dir(), e))?;
         storage.check_format()?;
         Ok(storage)
     }
@@ -200,13 +184,7 @@ fn read_digest_file(path: &Path) -> StorageResult<Option<Digest>> {
         return Ok(None);
     };
     let text = String::from_utf8_lossy(&bytes);
-    text.trim()
-        .parse()
-        .map(Some)
-        .map_err(|e| StorageError::Corrupt {
-            path: path.to_owned(),
-            reason: format!("{e}"),
-        })
+    text.trim().parse().map(Some).map_err(|e| StorageError::Corrupt { path: path.to_owned(), reason: format!("{e}") })
 }
 
 #[cfg(test)]
@@ -219,10 +197,7 @@ mod tests {
         Storage::open(dir.path()).expect("open");
         Storage::open(dir.path()).expect("reopen");
         std::fs::write(dir.path().join(FORMAT_FILE), "99").expect("write");
-        assert!(matches!(
-            Storage::open(dir.path()),
-            Err(StorageError::Format { .. })
-        ));
+        assert!(matches!(Storage::open(dir.path()), Err(StorageError::Format { .. })));
     }
 
     #[test]

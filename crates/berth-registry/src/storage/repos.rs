@@ -37,11 +37,7 @@ fn walk(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<RepoName>) -> Stor
     for entry in entries.iter().filter(|e| !e.starts_with('_')) {
         let path = dir.join(entry);
         if path.is_dir() {
-            let child = if prefix.is_empty() {
-                entry.clone()
-            } else {
-                format!("{prefix}/{entry}")
-            };
+            let child = if prefix.is_empty() { entry.clone() } else { format!("{prefix}/{entry}") };
             walk(&path, &child, depth + 1, out)?;
         }
     }
@@ -59,15 +55,9 @@ mod tests {
         let s = Storage::open(dir.path()).expect("open");
         let d = Digest::of_bytes(b"x");
         for n in ["b", "a/b/c", "a"] {
-            s.link_blob(&RepoName::parse(n).expect("name"), &d)
-                .expect("link");
+            s.link_blob(&RepoName::parse(n).expect("name"), &d).expect("link");
         }
-        let names: Vec<String> = s
-            .list_repositories()
-            .expect("list")
-            .iter()
-            .map(|n| n.to_string())
-            .collect();
+        let names: Vec<String> = s.list_repositories().expect("list").iter().map(|n| n.to_string()).collect();
         assert_eq!(names, ["a", "a/b/c", "b"]);
     }
 }

@@ -8,11 +8,7 @@ use crate::names::{RepoName, Tag};
 impl Storage {
     /// Points `tag` at `digest`, atomically replacing any previous target.
     pub(crate) fn put_tag(&self, name: &RepoName, tag: &Tag, digest: &Digest) -> StorageResult<()> {
-        fsutil::write_atomic(
-            &self.tmp_dir(),
-            &self.tag_current(name, tag),
-            digest.to_string().as_bytes(),
-        )
+        fsutil::write_atomic(&self.tmp_dir(), &self.tag_current(name, tag), digest.to_string().as_bytes())
     }
 
     /// The digest a tag points at; `None` when the tag does not exist.
@@ -33,20 +29,13 @@ impl Storage {
             return Ok(None);
         }
         let dir = self.tags_dir(name);
-        let mut tags: Vec<String> = fsutil::list_dir(&dir)?
-            .into_iter()
-            .filter(|t| Tag::parse(t).is_ok() && dir.join(t).join("current").is_file())
-            .collect();
+        let mut tags: Vec<String> = fsutil::list_dir(&dir)?.into_iter().filter(|t| Tag::parse(t).is_ok() && dir.join(t).join("current").is_file()).collect();
         tags.sort();
         Ok(Some(tags))
     }
 
     /// Every tag of `name` that points at `digest`, so deleting a manifest can untag it.
-    pub(crate) fn tags_pointing_to(
-        &self,
-        name: &RepoName,
-        digest: &Digest,
-    ) -> StorageResult<Vec<Tag>> {
+    pub(crate) fn tags_pointing_to(&self, name: &RepoName, digest: &Digest) -> StorageResult<Vec<Tag>> {
         let mut out = Vec::new();
         for t in self.list_tags(name)?.unwrap_or_default() {
             let Ok(tag) = Tag::parse(&t) else { continue };
@@ -70,13 +59,9 @@ mod tests {
         assert!(s.list_tags(&name).expect("list").is_none());
         let d = Digest::of_bytes(b"m");
         for t in ["b", "B", "a", "1"] {
-            s.put_tag(&name, &Tag::parse(t).expect("tag"), &d)
-                .expect("put");
+            s.put_tag(&name, &Tag::parse(t).expect("tag"), &d).expect("put");
         }
-        assert_eq!(
-            s.list_tags(&name).expect("list"),
-            Some(vec!["1".into(), "B".into(), "a".into(), "b".into()])
-        );
+        assert_eq!(s.list_tags(&name).expect("list"), Some(vec!["1".into(), "B".into(), "a".into(), "b".into()]));
         assert_eq!(s.tags_pointing_to(&name, &d).expect("ptr").len(), 4);
         let a = Tag::parse("a").expect("tag");
         assert!(s.delete_tag(&name, &a).expect("del"));

@@ -22,10 +22,7 @@ impl UploadId {
     pub fn parse(s: &str) -> Option<Self> {
         let groups: Vec<&str> = s.split('-').collect();
         let lens = [8, 4, 4, 4, 12];
-        let ok = groups.len() == lens.len()
-            && groups.iter().zip(lens).all(|(g, n)| {
-                g.len() == n && g.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-            });
+        let ok = groups.len() == lens.len() && groups.iter().zip(lens).all(|(g, n)| g.len() == n && g.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
         ok.then(|| Self(s.to_owned()))
     }
 
@@ -35,14 +32,7 @@ impl UploadId {
         bytes[12] = b'4';
         bytes[16] = [b'8', b'9', b'a', b'b'][usize::from(bytes[16] % 4)];
         let hex = String::from_utf8_lossy(&bytes).into_owned();
-        Ok(Self(format!(
-            "{}-{}-{}-{}-{}",
-            &hex[..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..]
-        )))
+        Ok(Self(format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])))
     }
 
     /// The id text, as used in `Location` and `Docker-Upload-UUID`.
@@ -79,10 +69,7 @@ impl Storage {
         let id = UploadId::random()?;
         let dir = self.upload_dir(&id);
         fs::create_dir_all(&dir).map_err(|e| StorageError::io("create", &dir, e))?;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         let tmp = self.tmp_dir();
         fsutil::write_atomic(&tmp, &dir.join("startedat"), now.to_string().as_bytes())?;
         fsutil::write_atomic(&tmp, &dir.join("repository"), name.as_str().as_bytes())?;
@@ -100,14 +87,8 @@ impl Storage {
     /// Opens the session's data file for appending, with its current length.
     pub(crate) fn open_upload_data(&self, id: &UploadId) -> StorageResult<(File, u64)> {
         let path = self.upload_data_path(id);
-        let file = OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .map_err(|e| StorageError::io("open", &path, e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| StorageError::io("stat", &path, e))?
-            .len();
+        let file = OpenOptions::new().append(true).open(&path).map_err(|e| StorageError::io("open", &path, e))?;
+        let len = file.metadata().map_err(|e| StorageError::io("stat", &path, e))?.len();
         Ok((file, len))
     }
 
@@ -118,17 +99,13 @@ impl Storage {
 
     /// Sessions started more than `max_age` ago (or with an unreadable start time).
     pub(crate) fn stale_uploads(&self, max_age: Duration) -> StorageResult<Vec<StaleUpload>> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
         let mut stale = Vec::new();
         for name in fsutil::list_dir(&self.uploads_dir())? {
             let Some(id) = UploadId::parse(&name) else {
                 continue;
             };
-            let started = fsutil::read_small(&self.upload_dir(&id).join("startedat"), 64)?
-                .and_then(|b| String::from_utf8_lossy(&b).trim().parse::<u64>().ok());
+            let started = fsutil::read_small(&self.upload_dir(&id).join("startedat"), 64)?.and_then(|b| String::from_utf8_lossy(&b).trim().parse::<u64>().ok());
             if started.is_some_and(|t| now.saturating_sub(t) < max_age.as_secs()) {
                 continue;
             }
@@ -147,11 +124,7 @@ impl Storage {
             let Ok(meta) = fs::metadata(&path) else {
                 continue;
             };
-            let old = meta
-                .modified()
-                .ok()
-                .and_then(|m| m.elapsed().ok())
-                .is_some_and(|age| age >= max_age);
+            let old = meta.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|age| age >= max_age);
             if old && meta.is_file() {
                 stale.push((path, meta.len()));
             }
@@ -177,12 +150,7 @@ mod tests {
         let id = UploadId::random().expect("random");
         assert_eq!(id.as_str().len(), 36);
         assert_eq!(UploadId::parse(id.as_str()), Some(id));
-        for bad in [
-            "",
-            "../x",
-            "0000000-0000-0000-0000-000000000000",
-            "ZZZZZZZZ-0000-0000-0000-000000000000",
-        ] {
+        for bad in ["", "../x", "0000000-0000-0000-0000-000000000000", "ZZZZZZZZ-0000-0000-0000-000000000000"] {
             assert!(UploadId::parse(bad).is_none(), "{bad}");
         }
     }
@@ -193,15 +161,9 @@ mod tests {
         let s = Storage::open(dir.path()).expect("open");
         let name = RepoName::parse("a/b").expect("name");
         let id = s.create_upload(&name).expect("create");
-        assert_eq!(
-            s.upload_repository(&id).expect("repo").as_deref(),
-            Some("a/b")
-        );
+        assert_eq!(s.upload_repository(&id).expect("repo").as_deref(), Some("a/b"));
         assert_eq!(s.open_upload_data(&id).expect("open").1, 0);
-        assert!(s
-            .stale_uploads(Duration::from_secs(3600))
-            .expect("stale")
-            .is_empty());
+        assert!(s.stale_uploads(Duration::from_secs(3600)).expect("stale").is_empty());
         assert_eq!(s.stale_uploads(Duration::ZERO).expect("stale").len(), 1);
         assert!(s.remove_upload(&id).expect("remove"));
         assert!(s.upload_repository(&id).expect("repo").is_none());

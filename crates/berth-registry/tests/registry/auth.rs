@@ -9,10 +9,7 @@ use crate::common::*;
 const ALICE: &str = "alice:$2y$05$eU7SFbsO81OaRmUdFMdTDuXtPeLs1VjTaL5pEh6LOo28ZmILk9GlK";
 
 fn basic(user: &str, pass: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-    )
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
 }
 
 async fn start(writes_only: bool) -> (TestRegistry, tempfile::TempDir) {
@@ -20,12 +17,7 @@ async fn start(writes_only: bool) -> (TestRegistry, tempfile::TempDir) {
     let file = dir.path().join("htpasswd");
     let bob = bcrypt::hash("hunter2", 4).unwrap();
     std::fs::write(&file, format!("{ALICE}\nbob:{bob}\n")).unwrap();
-    let reg = TestRegistry::start_with(Opts {
-        htpasswd: Some(file),
-        writes_only,
-        ..Opts::default()
-    })
-    .await;
+    let reg = TestRegistry::start_with(Opts { htpasswd: Some(file), writes_only, ..Opts::default() }).await;
     (reg, dir)
 }
 
@@ -34,19 +26,10 @@ async fn anonymous_is_challenged_and_credentials_admit() {
     let (mut reg, _dir) = start(false).await;
     let r = reg.get("/v2/").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(
-        r.header("www-authenticate"),
-        Some("Basic realm=\"berth-registry\"")
-    );
+    assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"berth-registry\""));
     assert_eq!(r.code(), "UNAUTHORIZED");
-    assert_eq!(
-        r.header("docker-distribution-api-version"),
-        Some("registry/2.0")
-    );
-    assert_eq!(
-        reg.get("/v2/_catalog").await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(r.header("docker-distribution-api-version"), Some("registry/2.0"));
+    assert_eq!(reg.get("/v2/_catalog").await.status, StatusCode::UNAUTHORIZED);
 
     reg.auth = Some(basic("alice", "wrong"));
     assert_eq!(reg.get("/v2/").await.status, StatusCode::UNAUTHORIZED);
@@ -59,10 +42,7 @@ async fn anonymous_is_challenged_and_credentials_admit() {
     assert_eq!(reg.get("/v2/").await.status, StatusCode::OK);
     push_image(&reg, "r", "latest", OCI_MANIFEST, 1).await;
     reg.auth = Some(basic("bob", "hunter2"));
-    assert_eq!(
-        reg.get("/v2/r/manifests/latest").await.status,
-        StatusCode::OK
-    );
+    assert_eq!(reg.get("/v2/r/manifests/latest").await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -72,23 +52,9 @@ async fn writes_only_mode_allows_anonymous_pulls() {
     push_image(&reg, "r", "latest", OCI_MANIFEST, 1).await;
     reg.auth = None;
     assert_eq!(reg.get("/v2/").await.status, StatusCode::OK);
-    assert_eq!(
-        reg.get("/v2/r/manifests/latest").await.status,
-        StatusCode::OK
-    );
-    let r = reg
-        .req(
-            hyper::Method::POST,
-            "/v2/r/blobs/uploads/",
-            &[],
-            bytes::Bytes::new(),
-        )
-        .await;
+    assert_eq!(reg.get("/v2/r/manifests/latest").await.status, StatusCode::OK);
+    let r = reg.req(hyper::Method::POST, "/v2/r/blobs/uploads/", &[], bytes::Bytes::new()).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     reg.auth = Some(basic("alice", "nope"));
-    assert_eq!(
-        reg.get("/v2/").await.status,
-        StatusCode::UNAUTHORIZED,
-        "docker login must fail on a bad password"
-    );
+    assert_eq!(reg.get("/v2/").await.status, StatusCode::UNAUTHORIZED, "docker login must fail on a bad password");
 }

@@ -75,15 +75,7 @@ impl TestRegistry {
                 .unwrap();
         });
         let client = Client::builder(TokioExecutor::new()).build_http();
-        Self {
-            addr,
-            root,
-            _dir: dir,
-            stop: Some(stop),
-            task: Some(task),
-            client,
-            auth: None,
-        }
+        Self { addr, root, _dir: dir, stop: Some(stop), task: Some(task), client, auth: None }
     }
 
     /// Stops the server and waits for it.
@@ -100,13 +92,7 @@ impl TestRegistry {
         format!("http://{}{}", self.addr, path)
     }
 
-    pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Body,
-    ) -> Resp {
+    pub async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Body) -> Resp {
         let mut req = Request::builder().method(method).uri(self.url(path));
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -118,20 +104,10 @@ impl TestRegistry {
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp.into_body().collect().await.unwrap().to_bytes();
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        Resp { status, headers, body }
     }
 
-    pub async fn req(
-        &self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: impl Into<Bytes>,
-    ) -> Resp {
+    pub async fn req(&self, method: Method, path: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Resp {
         self.send(method, path, headers, full(body)).await
     }
 
@@ -146,33 +122,14 @@ impl TestRegistry {
     /// Monolithic single-POST upload; asserts 201.
     pub async fn push_blob(&self, repo: &str, data: &[u8]) -> String {
         let digest = sha256(data);
-        let r = self
-            .req(
-                Method::POST,
-                &format!("/v2/{repo}/blobs/uploads/?digest={digest}"),
-                &[],
-                data.to_vec(),
-            )
-            .await;
+        let r = self.req(Method::POST, &format!("/v2/{repo}/blobs/uploads/?digest={digest}"), &[], data.to_vec()).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
         digest
     }
 
     /// Pushes a manifest by tag or digest; returns the response.
-    pub async fn put_manifest(
-        &self,
-        repo: &str,
-        reference: &str,
-        media_type: &str,
-        body: &[u8],
-    ) -> Resp {
-        self.req(
-            Method::PUT,
-            &format!("/v2/{repo}/manifests/{reference}"),
-            &[("content-type", media_type)],
-            body.to_vec(),
-        )
-        .await
+    pub async fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> Resp {
+        self.req(Method::PUT, &format!("/v2/{repo}/manifests/{reference}"), &[("content-type", media_type)], body.to_vec()).await
     }
 
     /// Every file under `blobs/sha256`, as (name, content hash) pairs.
@@ -195,10 +152,7 @@ pub fn stored_blobs(root: &Path) -> Vec<(String, String)> {
     for entry in std::fs::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
         let data = std::fs::read(entry.path()).unwrap();
-        out.push((
-            entry.file_name().into_string().unwrap(),
-            hex::encode(Sha256::digest(&data)),
-        ));
+        out.push((entry.file_name().into_string().unwrap(), hex::encode(Sha256::digest(&data))));
     }
     out.sort();
     out
@@ -212,9 +166,7 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(HeaderName::from_bytes(name.as_bytes()).unwrap())
-            .and_then(|v: &HeaderValue| v.to_str().ok())
+        self.headers.get(HeaderName::from_bytes(name.as_bytes()).unwrap()).and_then(|v: &HeaderValue| v.to_str().ok())
     }
 
     pub fn text(&self) -> String {
@@ -222,32 +174,22 @@ impl Resp {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not json ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not json ({e}): {}", self.text()))
     }
 
     /// The first error code of a spec error body.
     pub fn code(&self) -> String {
-        self.json()["errors"][0]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.json()["errors"][0]["code"].as_str().unwrap_or_default().to_owned()
     }
 }
 
 pub fn full(b: impl Into<Bytes>) -> Body {
-    Full::new(b.into())
-        .map_err(|e: Infallible| match e {})
-        .boxed()
+    Full::new(b.into()).map_err(|e: Infallible| match e {}).boxed()
 }
 
 /// A streaming body of the given chunks (sent without Content-Length).
 pub fn chunked(chunks: Vec<Bytes>) -> Body {
-    let stream = futures_util::stream::iter(
-        chunks
-            .into_iter()
-            .map(|c| Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Frame::data(c))),
-    );
+    let stream = futures_util::stream::iter(chunks.into_iter().map(|c| Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Frame::data(c))));
     StreamBody::new(stream).boxed()
 }
 
@@ -274,26 +216,13 @@ pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// An image manifest of `media_type` over the given config and layers.
-pub fn image_manifest(
-    media_type: &str,
-    config: (&str, usize),
-    layers: &[(&str, usize)],
-) -> Vec<u8> {
+pub fn image_manifest(media_type: &str, config: (&str, usize), layers: &[(&str, usize)]) -> Vec<u8> {
     let (config_type, layer_type) = if media_type == DOCKER_MANIFEST {
-        (
-            "application/vnd.docker.container.image.v1+json",
-            "application/vnd.docker.image.rootfs.diff.tar.gzip",
-        )
+        ("application/vnd.docker.container.image.v1+json", "application/vnd.docker.image.rootfs.diff.tar.gzip")
     } else {
-        (
-            "application/vnd.oci.image.config.v1+json",
-            "application/vnd.oci.image.layer.v1.tar+gzip",
-        )
+        ("application/vnd.oci.image.config.v1+json", "application/vnd.oci.image.layer.v1.tar+gzip")
     };
-    let layers: Vec<Value> = layers
-        .iter()
-        .map(|(d, s)| serde_json::json!({"mediaType": layer_type, "digest": d, "size": s}))
-        .collect();
+    let layers: Vec<Value> = layers.iter().map(|(d, s)| serde_json::json!({"mediaType": layer_type, "digest": d, "size": s})).collect();
     serde_json::to_vec_pretty(&serde_json::json!({
         "schemaVersion": 2,
         "mediaType": media_type,
@@ -309,23 +238,13 @@ pub fn index_manifest(media_type: &str, children: &[(&str, usize, &str)]) -> Vec
         .iter()
         .map(|(d, s, t)| serde_json::json!({"mediaType": t, "digest": d, "size": s, "platform": {"architecture": "amd64", "os": "linux"}}))
         .collect();
-    serde_json::to_vec(
-        &serde_json::json!({"schemaVersion": 2, "mediaType": media_type, "manifests": manifests}),
-    )
-    .unwrap()
+    serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "mediaType": media_type, "manifests": manifests})).unwrap()
 }
 
 /// Pushes a config and one layer, then an image manifest of `media_type` tagged `tag`.
 /// Returns (manifest digest, manifest bytes).
-pub async fn push_image(
-    reg: &TestRegistry,
-    repo: &str,
-    tag: &str,
-    media_type: &str,
-    seed: u8,
-) -> (String, Vec<u8>) {
-    let config =
-        format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"seed\":{seed}}}").into_bytes();
+pub async fn push_image(reg: &TestRegistry, repo: &str, tag: &str, media_type: &str, seed: u8) -> (String, Vec<u8>) {
+    let config = format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"seed\":{seed}}}").into_bytes();
     let layer = data(1000 + usize::from(seed), seed);
     let cd = reg.push_blob(repo, &config).await;
     let ld = reg.push_blob(repo, &layer).await;

@@ -34,48 +34,22 @@ async fn client_disconnect_mid_chunk_keeps_a_resumable_prefix() {
     let reg = TestRegistry::start().await;
     let blob = data(3 << 20, 43);
     let digest = sha256(&blob);
-    let r = reg
-        .req(Method::POST, "/v2/r/blobs/uploads/", &[], Bytes::new())
-        .await;
+    let r = reg.req(Method::POST, "/v2/r/blobs/uploads/", &[], Bytes::new()).await;
     let location = r.header("location").unwrap().to_owned();
     let addr = reg.addr.to_string();
-    let head = format!(
-        "PATCH {location} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n",
-        blob.len()
-    );
+    let head = format!("PATCH {location} HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n", blob.len());
     let sent = 1_500_000;
     let body = blob[..sent].to_vec();
-    tokio::task::spawn_blocking(move || raw_request(&addr, &head, &body, false))
-        .await
-        .unwrap();
+    tokio::task::spawn_blocking(move || raw_request(&addr, &head, &body, false)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        reg.stored_blobs().is_empty(),
-        "partial data never reaches blobs/"
-    );
+    assert!(reg.stored_blobs().is_empty(), "partial data never reaches blobs/");
     let s = reg.get(&location).await;
-    let end: usize = s
-        .header("range")
-        .unwrap()
-        .trim_start_matches("0-")
-        .parse()
-        .unwrap();
+    let end: usize = s.header("range").unwrap().trim_start_matches("0-").parse().unwrap();
     let offset = end + 1;
     assert!(offset <= sent && offset > 0, "offset {offset}");
     let r = reg
-        .req(
-            Method::PUT,
-            &format!("{location}?digest={digest}"),
-            &[("content-range", &format!("{offset}-{}", blob.len() - 1))],
-            blob[offset..].to_vec(),
-        )
+        .req(Method::PUT, &format!("{location}?digest={digest}"), &[("content-range", &format!("{offset}-{}", blob.len() - 1))], blob[offset..].to_vec())
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
-    assert!(
-        reg.get(&format!("/v2/r/blobs/{digest}"))
-            .await
-            .body
-            .as_ref()
-            == blob.as_slice()
-    );
+    assert!(reg.get(&format!("/v2/r/blobs/{digest}")).await.body.as_ref() == blob.as_slice());
 }

@@ -19,26 +19,12 @@ async fn invalid_names_are_refused() {
         "/v2/-a/tags/list",
     ] {
         let r = reg.get(path).await;
-        assert_eq!(
-            (r.status, r.code().as_str()),
-            (StatusCode::BAD_REQUEST, "NAME_INVALID"),
-            "{path}"
-        );
+        assert_eq!((r.status, r.code().as_str()), (StatusCode::BAD_REQUEST, "NAME_INVALID"), "{path}");
     }
-    let r = reg
-        .req(
-            hyper::Method::POST,
-            "/v2/a/../b/blobs/uploads/",
-            &[],
-            bytes::Bytes::new(),
-        )
-        .await;
+    let r = reg.req(hyper::Method::POST, "/v2/a/../b/blobs/uploads/", &[], bytes::Bytes::new()).await;
     assert_eq!(r.code(), "NAME_INVALID");
     assert!(!reg.root.join("repositories/b").exists());
-    assert!(std::fs::read_dir(reg.root.join("uploads"))
-        .unwrap()
-        .next()
-        .is_none());
+    assert!(std::fs::read_dir(reg.root.join("uploads")).unwrap().next().is_none());
 }
 
 #[tokio::test]
@@ -46,11 +32,7 @@ async fn valid_separators_are_accepted() {
     let reg = TestRegistry::start().await;
     for repo in ["a.b", "a_b", "a__b", "a---b", "x/y/z/w", "0/1"] {
         push_image(&reg, repo, "latest", OCI_MANIFEST, 1).await;
-        assert_eq!(
-            reg.get(&format!("/v2/{repo}/tags/list")).await.status,
-            StatusCode::OK,
-            "{repo}"
-        );
+        assert_eq!(reg.get(&format!("/v2/{repo}/tags/list")).await.status, StatusCode::OK, "{repo}");
     }
 }
 

@@ -16,23 +16,8 @@ use crate::common::*;
 fn make_cert(dir: &std::path::Path) -> TlsFiles {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ])
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
         .args(["-addext", "basicConstraints=critical,CA:FALSE"])
         .arg("-keyout")
         .arg(&key)
@@ -40,11 +25,7 @@ fn make_cert(dir: &std::path::Path) -> TlsFiles {
         .arg(&cert)
         .output()
         .expect("the TLS test needs the openssl command (Debian package openssl)");
-    assert!(
-        status.status.success(),
-        "openssl failed: {}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    assert!(status.status.success(), "openssl failed: {}", String::from_utf8_lossy(&status.stderr));
     TlsFiles { cert, key }
 }
 
@@ -52,52 +33,34 @@ fn make_cert(dir: &std::path::Path) -> TlsFiles {
 async fn serves_https_with_the_given_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let files = make_cert(dir.path());
-    let reg = TestRegistry::start_with(Opts {
-        tls: Some(files.clone()),
-        ..Opts::default()
-    })
-    .await;
+    let reg = TestRegistry::start_with(Opts { tls: Some(files.clone()), ..Opts::default() }).await;
 
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(&files.cert).unwrap() {
         roots.add(cert.unwrap()).unwrap();
     }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(reg.addr).await.unwrap();
     let name = ServerName::try_from("127.0.0.1").unwrap();
     let tls = connector.connect(name, tcp).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.unwrap();
     tokio::spawn(conn);
-    let req = Request::get("/v2/")
-        .header("host", "127.0.0.1")
-        .body(Empty::<bytes::Bytes>::new())
-        .unwrap();
+    let req = Request::get("/v2/").header("host", "127.0.0.1").body(Empty::<bytes::Bytes>::new()).unwrap();
     let resp = sender.send_request(req).await.unwrap();
     assert_eq!(resp.status(), hyper::StatusCode::OK);
-    assert_eq!(
-        resp.headers()["docker-distribution-api-version"],
-        "registry/2.0"
-    );
+    assert_eq!(resp.headers()["docker-distribution-api-version"], "registry/2.0");
     let _ = resp.into_body().collect().await.unwrap();
 
     // Plain HTTP to the TLS port gets nothing useful.
     let plain = tokio::net::TcpStream::connect(reg.addr).await.unwrap();
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(plain))
-        .await
-        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(plain)).await.unwrap();
     tokio::spawn(conn);
-    let req = Request::get("/v2/")
-        .body(Empty::<bytes::Bytes>::new())
-        .unwrap();
+    let req = Request::get("/v2/").body(Empty::<bytes::Bytes>::new()).unwrap();
     assert!(sender.send_request(req).await.is_err());
 }
 
@@ -108,16 +71,10 @@ async fn bad_tls_files_fail_at_bind() {
     let config = berth_registry::ServeConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
         root: dir.path().join("root"),
-        tls: Some(TlsFiles {
-            cert: dir.path().join("empty.pem"),
-            key: dir.path().join("empty.pem"),
-        }),
+        tls: Some(TlsFiles { cert: dir.path().join("empty.pem"), key: dir.path().join("empty.pem") }),
         htpasswd: None,
         auth_writes_only: false,
         token: None,
     };
-    assert!(matches!(
-        berth_registry::Server::bind(&config).await,
-        Err(berth_registry::ServeError::Tls { .. })
-    ));
+    assert!(matches!(berth_registry::Server::bind(&config).await, Err(berth_registry::ServeError::Tls { .. })));
 }

@@ -58,16 +58,11 @@ impl Shim {
     /// Creates the container (its init waits for `start`) and the control socket.
     pub fn create(args: &ShimArgs, layout: ShimLayout) -> Result<Self, String> {
         let _ = std::fs::remove_file(layout.socket());
-        let listener = UnixListener::bind(layout.socket())
-            .map_err(|e| format!("bind {}: {e}", layout.socket().display()))?;
+        let listener = UnixListener::bind(layout.socket()).map_err(|e| format!("bind {}: {e}", layout.socket().display()))?;
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
         let mut settings = args.log_settings.clone();
         settings.path = args.log.clone();
-        let log = if settings.enabled() {
-            Some(JsonLog::with_settings(&settings).map_err(|e| format!("open log: {e}"))?)
-        } else {
-            None
-        };
+        let log = if settings.enabled() { Some(JsonLog::with_settings(&settings).map_err(|e| format!("open log: {e}"))?) } else { None };
         let (container, stdio) = if args.tty {
             let console = ConsoleSocket::bind(&layout.console_socket("init")).map_err(|e| e.to_string())?;
             let container = builder(&args.id, &layout)?
@@ -145,10 +140,7 @@ impl Shim {
         if self.shutdown_deadline.is_none() {
             set.add(self.listener.as_fd(), PollFlags::POLLIN, Token::Listener);
         }
-        let main_congested = self
-            .conns
-            .values()
-            .any(|c| matches!(c.role, Role::Attach { .. }) && c.congested());
+        let main_congested = self.conns.values().any(|c| matches!(c.role, Role::Attach { .. }) && c.congested());
         set.add_process(None, &self.main, main_congested);
         for (id, (proc_, owner)) in &self.execs {
             let congested = self.conns.get(owner).is_some_and(Conn::congested);
@@ -458,8 +450,7 @@ impl Shim {
         }
         let base = builder(&self.id, &self.layout)?;
         if tty {
-            let console = ConsoleSocket::bind(&self.layout.console_socket(&format!("e{}", &id[..id.len().min(12)])))
-                .map_err(|e| e.to_string())?;
+            let console = ConsoleSocket::bind(&self.layout.console_socket(&format!("e{}", &id[..id.len().min(12)]))).map_err(|e| e.to_string())?;
             let pid = base
                 .with_console_socket(Some(console.path()))
                 .as_tenant()
@@ -486,11 +477,7 @@ impl Shim {
 
     fn state(&mut self) -> ShimState {
         let _ = self.container.refresh_status();
-        let status = if self.main.exit.is_some() {
-            "stopped".to_string()
-        } else {
-            format!("{}", self.container.status()).to_lowercase()
-        };
+        let status = if self.main.exit.is_some() { "stopped".to_string() } else { format!("{}", self.container.status()).to_lowercase() };
         ShimState { pid: self.main.pid, status, exit: self.main.exit.clone() }
     }
 
@@ -500,8 +487,7 @@ impl Shim {
         for (p, _) in self.execs.values_mut() {
             p.outputs.retain(|o| o.open);
         }
-        let finished: Vec<String> =
-            self.execs.iter().filter(|(_, (p, _))| p.finished()).map(|(id, _)| id.clone()).collect();
+        let finished: Vec<String> = self.execs.iter().filter(|(_, (p, _))| p.finished()).map(|(id, _)| id.clone()).collect();
         for id in finished {
             if let Some((p, owner)) = self.execs.remove(&id) {
                 if let (Some(exit), Some(conn)) = (p.exit, self.conns.get_mut(&owner)) {
@@ -637,11 +623,6 @@ impl<'a> PollSet<'a> {
                 Err(e) => return Err(e),
             }
         }
-        Ok(self
-            .fds
-            .iter()
-            .zip(self.tokens)
-            .filter_map(|(fd, token)| fd.revents().filter(|r| !r.is_empty()).map(|r| (token, r)))
-            .collect())
+        Ok(self.fds.iter().zip(self.tokens).filter_map(|(fd, token)| fd.revents().filter(|r| !r.is_empty()).map(|r| (token, r))).collect())
     }
 }

@@ -165,14 +165,8 @@ mod tests {
         log.write(Stream::Stdout, b"tail");
         log.flush();
         let entries = entries(&path);
-        let logs: Vec<(&str, &str)> = entries
-            .iter()
-            .map(|e| (e["stream"].as_str().unwrap(), e["log"].as_str().unwrap()))
-            .collect();
-        assert_eq!(
-            logs,
-            vec![("stdout", "hello\n"), ("stderr", "oops\n"), ("stdout", "world\n"), ("stdout", "tail")]
-        );
+        let logs: Vec<(&str, &str)> = entries.iter().map(|e| (e["stream"].as_str().unwrap(), e["log"].as_str().unwrap())).collect();
+        assert_eq!(logs, vec![("stdout", "hello\n"), ("stderr", "oops\n"), ("stdout", "world\n"), ("stdout", "tail")]);
         assert!(entries.iter().all(|e| e.get("attrs").is_none()));
     }
 

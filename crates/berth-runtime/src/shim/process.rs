@@ -43,9 +43,7 @@ pub enum ReadOutcome {
 impl Process {
     /// Wraps a started process and its stdio.
     pub fn new(pid: i32, stdio: ShimStdio) -> Self {
-        let pidfd = rustix::process::Pid::from_raw(pid).and_then(|p| {
-            rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
-        });
+        let pidfd = rustix::process::Pid::from_raw(pid).and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
         Self {
             pid,
             pidfd,

@@ -55,11 +55,7 @@ pub fn pipes(open_stdin: bool) -> std::io::Result<(ChildStdio, ShimStdio)> {
     set_nonblocking(err_r.as_raw_fd())?;
     Ok((
         ChildStdio { stdin: stdin_child, stdout: out_w, stderr: err_w },
-        ShimStdio {
-            stdin: stdin_shim,
-            outputs: vec![(Stream::Stdout, File::from(out_r)), (Stream::Stderr, File::from(err_r))],
-            pty: None,
-        },
+        ShimStdio { stdin: stdin_shim, outputs: vec![(Stream::Stdout, File::from(out_r)), (Stream::Stderr, File::from(err_r))], pty: None },
     ))
 }
 
@@ -94,11 +90,7 @@ impl ConsoleSocket {
         set_nonblocking(master.as_raw_fd())?;
         let reader = File::from(master.try_clone()?);
         let writer = File::from(master.try_clone()?);
-        Ok(ShimStdio {
-            stdin: Some(writer),
-            outputs: vec![(Stream::Stdout, reader)],
-            pty: Some(File::from(master)),
-        })
+        Ok(ShimStdio { stdin: Some(writer), outputs: vec![(Stream::Stdout, reader)], pty: Some(File::from(master)) })
     }
 }
 
@@ -107,8 +99,7 @@ fn receive_fd(sock: RawFd) -> std::io::Result<OwnedFd> {
     let mut buf = [0u8; 256];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .map_err(std::io::Error::from)?;
+    let msg = recvmsg::<()>(sock, &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC).map_err(std::io::Error::from)?;
     for cmsg in msg.cmsgs().map_err(std::io::Error::from)? {
         if let ControlMessageOwned::ScmRights(fds) = cmsg {
             if let Some(fd) = fds.first() {

@@ -188,12 +188,7 @@ pub fn write(cfg: &RuntimeConfig, bundle: &Path) -> Result<(), SpecError> {
 }
 
 fn namespaces(cfg: &RuntimeConfig) -> Value {
-    let mut ns = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-    ];
+    let mut ns = vec![json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"})];
     match &cfg.network {
         NetworkNamespace::New => ns.push(json!({"type": "network"})),
         NetworkNamespace::Host => {}
@@ -246,9 +241,7 @@ fn mounts(cfg: &RuntimeConfig) -> Value {
 /// Removes `null` members so optional settings are simply absent from the spec.
 fn strip_nulls(v: Value) -> Value {
     match v {
-        Value::Object(map) => Value::Object(
-            map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls(v))).collect(),
-        ),
+        Value::Object(map) => Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls(v))).collect()),
         Value::Array(items) => Value::Array(items.into_iter().map(strip_nulls).collect()),
         other => other,
     }

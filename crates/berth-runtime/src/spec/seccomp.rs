@@ -14,12 +14,31 @@ const ENOSYS: u32 = 38;
 /// Calls no container may make, whatever its capabilities (short of `--privileged`, which drops
 /// the profile altogether).
 const ALWAYS_DENIED: &[&str] = &[
-    "kexec_load", "kexec_file_load", "create_module", "get_kernel_syms", "query_module",
-    "nfsservctl", "uselib", "ustat", "sysfs", "_sysctl", "vm86", "vm86old", "lookup_dcookie",
-    "userfaultfd", "keyctl", "add_key", "request_key", "swapon", "swapoff", "quotactl_fd",
+    "kexec_load",
+    "kexec_file_load",
+    "create_module",
+    "get_kernel_syms",
+    "query_module",
+    "nfsservctl",
+    "uselib",
+    "ustat",
+    "sysfs",
+    "_sysctl",
+    "vm86",
+    "vm86old",
+    "lookup_dcookie",
+    "userfaultfd",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "swapon",
+    "swapoff",
+    "quotactl_fd",
     // io_uring reaches kernel paths a filter cannot see into (its operations are not
     // syscalls), and it has been a steady source of container escapes; Docker blocks it too.
-    "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
 ];
 
 /// Calls allowed only with a given capability.
@@ -27,9 +46,24 @@ const CAPABILITY_GATED: &[(&str, &[&str])] = &[
     (
         "CAP_SYS_ADMIN",
         &[
-            "mount", "umount", "umount2", "pivot_root", "setns", "unshare", "fsopen", "fsconfig",
-            "fsmount", "fspick", "open_tree", "move_mount", "mount_setattr", "quotactl",
-            "name_to_handle_at", "setdomainname", "sethostname", "lsm_set_self_attr",
+            "mount",
+            "umount",
+            "umount2",
+            "pivot_root",
+            "setns",
+            "unshare",
+            "fsopen",
+            "fsconfig",
+            "fsmount",
+            "fspick",
+            "open_tree",
+            "move_mount",
+            "mount_setattr",
+            "quotactl",
+            "name_to_handle_at",
+            "setdomainname",
+            "sethostname",
+            "lsm_set_self_attr",
             "fanotify_init",
         ],
     ),

@@ -116,9 +116,7 @@ async fn from_container(ctx: &Ctx, a: &CpArgs, container: &str, path: &str) -> R
     let dst = PathBuf::from(&a.dst);
     let size = data.len();
     let dst2 = dst.clone();
-    tokio::task::spawn_blocking(move || extract(&data, &name, src_is_dir, &dst2))
-        .await
-        .map_err(|e| CliError::msg(e.to_string()))??;
+    tokio::task::spawn_blocking(move || extract(&data, &name, src_is_dir, &dst2)).await.map_err(|e| CliError::msg(e.to_string()))??;
     report(a, size, &dst.display().to_string());
     Ok(0)
 }

@@ -84,9 +84,7 @@ pub fn now_unix() -> i64 {
 
 /// Go's `time.Unix(t, 0).String()` in UTC: `2024-01-02 15:04:05 +0000 UTC`.
 pub fn go_time(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string())
-        .unwrap_or_default()
+    chrono::DateTime::from_timestamp(unix, 0).map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string()).unwrap_or_default()
 }
 
 const DECIMAL: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
@@ -189,11 +187,7 @@ pub fn go_quote(s: &str) -> String {
 
 /// Serializes like Go's `json.Marshal` (HTML characters escaped).
 pub fn go_json_escaped(v: &serde_json::Value) -> String {
-    serde_json::to_string(v)
-        .unwrap_or_default()
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
+    serde_json::to_string(v).unwrap_or_default().replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026")
 }
 
 /// Re-indents raw JSON text with 4 spaces like Go's `json.Indent`, keeping key order.

@@ -180,8 +180,7 @@ fn familiar_name(reference: &str) -> Option<(String, Reference)> {
 /// The `(repository, tag, digest)` rows docker shows for one image.
 pub fn image_rows(img: &ImageSummary, digests: bool) -> Vec<(String, String, String)> {
     let none = || "<none>".to_string();
-    let dangling = (img.repo_tags.is_empty() && img.repo_digests.is_empty())
-        || (img.repo_tags == ["<none>:<none>"] && img.repo_digests == ["<none>@<none>"]);
+    let dangling = (img.repo_tags.is_empty() && img.repo_digests.is_empty()) || (img.repo_tags == ["<none>:<none>"] && img.repo_digests == ["<none>@<none>"]);
     if dangling {
         return vec![(none(), none(), none())];
     }
@@ -263,16 +262,12 @@ pub async fn images(ctx: &Ctx, a: ImagesArgs) -> Result<i32> {
     if let Some(r) = &a.reference {
         filters.add("reference", r);
     }
-    let q = query(&[
-        ("all", if a.all { "1".into() } else { String::new() }),
-        ("filters", if filters.0.is_empty() { String::new() } else { filters.to_json() }),
-    ]);
+    let q =
+        query(&[("all", if a.all { "1".into() } else { String::new() }), ("filters", if filters.0.is_empty() { String::new() } else { filters.to_json() })]);
     let list: Vec<ImageSummary> = ctx.get(&format!("/images/json{q}")).await?;
     let digests = a.digests || a.format.contains(".Digest");
-    let rows: Vec<Value> = list
-        .iter()
-        .flat_map(|img| image_rows(img, digests).into_iter().map(move |(r, t, d)| image_row(img, &r, &t, &d, !a.no_trunc)))
-        .collect();
+    let rows: Vec<Value> =
+        list.iter().flat_map(|img| image_rows(img, digests).into_iter().map(move |(r, t, d)| image_row(img, &r, &t, &d, !a.no_trunc))).collect();
     let table = if a.digests {
         "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     } else {
@@ -289,7 +284,13 @@ pub async fn rmi(ctx: &Ctx, a: RmiArgs) -> Result<i32> {
     let q = query(&[("force", b(a.force)), ("noprune", b(a.no_prune))]);
     let mut errors = Vec::new();
     for img in &a.images {
-        match ctx.client.delete::<serde_json::Value>(&format!("/images/{img}{q}")).await.map_err(CliError::from).and_then(super::lenient::<Vec<ImageDeleteItem>>) {
+        match ctx
+            .client
+            .delete::<serde_json::Value>(&format!("/images/{img}{q}"))
+            .await
+            .map_err(CliError::from)
+            .and_then(super::lenient::<Vec<ImageDeleteItem>>)
+        {
             Ok(items) => {
                 for item in items {
                     if let Some(u) = item.untagged {
@@ -312,7 +313,8 @@ pub async fn rmi(ctx: &Ctx, a: RmiArgs) -> Result<i32> {
 
 /// `berth tag`.
 pub async fn tag(ctx: &Ctx, a: TagArgs) -> Result<i32> {
-    let target = Reference::parse(&a.target).map_err(|e| CliError::msg(format!("Error parsing reference: \"{}\" is not a valid repository/tag: {e}", a.target)))?;
+    let target =
+        Reference::parse(&a.target).map_err(|e| CliError::msg(format!("Error parsing reference: \"{}\" is not a valid repository/tag: {e}", a.target)))?;
     if target.digest.is_some() {
         return Err(CliError::msg("refusing to create a tag with a digest reference"));
     }
@@ -382,7 +384,8 @@ mod tests {
 
     #[test]
     fn table_like_docker() {
-        let img = ImageSummary { id: "sha256:0123456789abcdef".into(), repo_tags: vec!["busybox:latest".into()], size: 4_264_000, created: 0, ..Default::default() };
+        let img =
+            ImageSummary { id: "sha256:0123456789abcdef".into(), repo_tags: vec!["busybox:latest".into()], size: 4_264_000, created: 0, ..Default::default() };
         let rows: Vec<Value> = image_rows(&img, false).iter().map(|(r, t, d)| image_row(&img, r, t, d, true)).collect();
         let out = listing::render("", "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}", &images_header(), &rows).unwrap_or_default();
         assert_eq!(out, "REPOSITORY   TAG       IMAGE ID       CREATED   SIZE\nbusybox      latest    0123456789ab   N/A       4.26MB\n");

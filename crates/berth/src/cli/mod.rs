@@ -125,9 +125,7 @@ fn env_nonempty(key: &str) -> Option<String> {
 
 /// `-H`, then `BERTH_HOST`, then `DOCKER_HOST`, then the default socket.
 pub fn resolve_host(flag: Option<String>) -> String {
-    flag.or_else(|| env_nonempty("BERTH_HOST"))
-        .or_else(|| env_nonempty("DOCKER_HOST"))
-        .unwrap_or_else(|| DEFAULT_HOST.to_string())
+    flag.or_else(|| env_nonempty("BERTH_HOST")).or_else(|| env_nonempty("DOCKER_HOST")).unwrap_or_else(|| DEFAULT_HOST.to_string())
 }
 
 fn config_dir(flag: Option<PathBuf>) -> PathBuf {

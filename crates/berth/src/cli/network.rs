@@ -5,8 +5,8 @@ use std::io::{BufRead, Write};
 
 use berth_api::client::query;
 use berth_api::types::{
-    EndpointSettings, Ipam, IpamConfig, Network, NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse,
-    NetworkDisconnectRequest, NetworkPruneResponse,
+    EndpointSettings, Ipam, IpamConfig, Network, NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse, NetworkDisconnectRequest,
+    NetworkPruneResponse,
 };
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};

@@ -285,15 +285,10 @@ pub fn parse_ports(publish: &[String], expose: &[String]) -> Result<Ports, Strin
 /// `--restart` into `(name, max retries)`, validated like docker.
 pub fn parse_restart(policy: &str) -> Result<(String, i64), String> {
     let (name, count) = policy.split_once(':').unwrap_or((policy, ""));
-    let count: i64 = if count.is_empty() {
-        0
-    } else {
-        count.parse().map_err(|_| "invalid restart policy format: maximum retry count must be an integer".to_string())?
-    };
+    let count: i64 =
+        if count.is_empty() { 0 } else { count.parse().map_err(|_| "invalid restart policy format: maximum retry count must be an integer".to_string())? };
     match name {
-        "no" | "always" | "unless-stopped" if count != 0 => {
-            Err("invalid restart policy: maximum retry count can only be used with 'on-failure'".into())
-        }
+        "no" | "always" | "unless-stopped" if count != 0 => Err("invalid restart policy: maximum retry count can only be used with 'on-failure'".into()),
         "on-failure" if count < 0 => Err("invalid restart policy: maximum retry count cannot be negative".into()),
         "no" | "always" | "unless-stopped" | "on-failure" | "" => Ok((if name.is_empty() { "no" } else { name }.to_string(), count)),
         other => Err(format!("invalid restart policy: unknown policy '{other}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'")),
@@ -406,7 +401,12 @@ pub fn parse_mount(spec: &str) -> Result<berth_api::types::MountRequest, String>
                 let slot = if key == "volume-label" {
                     volume.entry("Labels").or_insert_with(|| json!({}))
                 } else {
-                    volume.entry("DriverConfig").or_insert_with(|| json!({})).as_object_mut().map(|d| d.entry("Options").or_insert_with(|| json!({}))).ok_or("bad volume-opt")?
+                    volume
+                        .entry("DriverConfig")
+                        .or_insert_with(|| json!({}))
+                        .as_object_mut()
+                        .map(|d| d.entry("Options").or_insert_with(|| json!({})))
+                        .ok_or("bad volume-opt")?
                 };
                 slot[k] = Value::String(val.to_string());
             }

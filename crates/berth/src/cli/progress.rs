@@ -97,10 +97,7 @@ pub fn terminal_width() -> u16 {
     use std::os::fd::AsFd;
     let out = std::io::stdout();
     let err = std::io::stderr();
-    rustix::termios::tcgetwinsize(out.as_fd())
-        .or_else(|_| rustix::termios::tcgetwinsize(err.as_fd()))
-        .map(|w| w.ws_col)
-        .unwrap_or(0)
+    rustix::termios::tcgetwinsize(out.as_fd()).or_else(|_| rustix::termios::tcgetwinsize(err.as_fd())).map(|w| w.ws_col).unwrap_or(0)
 }
 
 impl<W: Write> Renderer<W> {

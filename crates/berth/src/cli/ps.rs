@@ -147,7 +147,11 @@ pub fn row(c: &ContainerSummary, trunc: bool) -> Value {
         .iter()
         .map(|m| {
             let name = if m.name.is_empty() { m.source.clone() } else { m.name.clone() };
-            if trunc { ellipsis(&name, 15) } else { name }
+            if trunc {
+                ellipsis(&name, 15)
+            } else {
+                name
+            }
         })
         .collect();
     let local = c.mounts.iter().filter(|m| m.driver == "local").count();

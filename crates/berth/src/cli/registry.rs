@@ -137,10 +137,7 @@ pub fn registry_auth(config_dir: &Path, server: &str) -> String {
 
 async fn pull_stream(ctx: &Ctx, r: &Reference, platform: Option<&str>, to_stderr: bool, quiet: bool) -> Result<()> {
     let tag = r.digest.clone().or_else(|| r.tag.clone()).unwrap_or_else(|| "latest".into());
-    let path = format!(
-        "/images/create{}",
-        query(&[("fromImage", r.repository()), ("tag", tag), ("platform", platform.unwrap_or("").to_string())])
-    );
+    let path = format!("/images/create{}", query(&[("fromImage", r.repository()), ("tag", tag), ("platform", platform.unwrap_or("").to_string())]));
     let auth = registry_auth(&ctx.config_dir, &server_key(&r.domain));
     let resp = ctx.client.call(Method::POST, &path, empty(), &[("X-Registry-Auth", &auth)]).await?;
     if to_stderr {

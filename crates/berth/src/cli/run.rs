@@ -74,10 +74,8 @@ pub async fn create_container(ctx: &Ctx, spec: &CreateSpec, quiet: bool) -> Resu
     if spec.pull == PullPolicy::Always {
         registry::pull_for_run(ctx, image, spec.platform.as_deref(), quiet).await?;
     }
-    let path = format!(
-        "/containers/create{}",
-        query(&[("name", spec.name.clone().unwrap_or_default()), ("platform", spec.platform.clone().unwrap_or_default())])
-    );
+    let path =
+        format!("/containers/create{}", query(&[("name", spec.name.clone().unwrap_or_default()), ("platform", spec.platform.clone().unwrap_or_default())]));
     let created: CreateResponse = match ctx.post(&path, Some(&spec.body)).await {
         Ok(c) => c,
         Err(e) if e.is_not_found() && e.to_string().contains("No such image") && spec.pull == PullPolicy::Missing => {
@@ -98,10 +96,15 @@ pub async fn create_container(ctx: &Ctx, spec: &CreateSpec, quiet: bool) -> Resu
 
 /// `berth create`: prints the new id.
 pub async fn create(ctx: &Ctx, args: CreateArgs) -> Result<i32> {
-    let spec = args.flags.to_spec(&args.image_and_command[0], &args.image_and_command[1..], false, &env()).map_err(|m| with_help("create", &CliError::Msg(m), 125))?;
+    let spec =
+        args.flags.to_spec(&args.image_and_command[0], &args.image_and_command[1..], false, &env()).map_err(|m| with_help("create", &CliError::Msg(m), 125))?;
     if let Some(file) = &spec.cidfile {
         if std::path::Path::new(file).exists() {
-            return Err(with_help("create", &CliError::msg(format!("container ID file found, make sure the other container isn't running or delete {file}")), 125));
+            return Err(with_help(
+                "create",
+                &CliError::msg(format!("container ID file found, make sure the other container isn't running or delete {file}")),
+                125,
+            ));
         }
     }
     let id = create_container(ctx, &spec, args.flags.quiet).await.map_err(|e| with_help("create", &e, 125))?;
@@ -135,7 +138,13 @@ pub async fn attach_start_wait(ctx: &Ctx, a: &Attached) -> Result<i32> {
     let attach_path = format!(
         "/containers/{}/attach{}",
         a.id,
-        query(&[("stream", "1".into()), ("stdin", b(stdin)), ("stdout", b(stdout)), ("stderr", b(stderr)), ("detachKeys", a.detach_keys.clone().unwrap_or_default())])
+        query(&[
+            ("stream", "1".into()),
+            ("stdin", b(stdin)),
+            ("stdout", b(stdout)),
+            ("stderr", b(stderr)),
+            ("detachKeys", a.detach_keys.clone().unwrap_or_default())
+        ])
     );
     let conn = if stdin || stdout || stderr { Some(ctx.client.upgrade(&attach_path, berth_api::client::empty(), "text/plain").await?) } else { None };
     let condition = if a.auto_remove { "removed" } else { "next-exit" };
@@ -178,7 +187,8 @@ pub async fn run(ctx: &Ctx, args: RunArgs) -> Result<i32> {
     if args.detach && !f.attach.is_empty() {
         return Err(CliError::Code { msg: "conflicting options: cannot specify both --attach and --detach".into(), code: 1 });
     }
-    let spec = f.to_spec(&args.image_and_command[0], &args.image_and_command[1..], args.detach, &env()).map_err(|m| with_help("run", &CliError::Msg(m), 125))?;
+    let spec =
+        f.to_spec(&args.image_and_command[0], &args.image_and_command[1..], args.detach, &env()).map_err(|m| with_help("run", &CliError::Msg(m), 125))?;
     let c = &spec.body.config;
     if c.tty && c.attach_stdin && !std::io::stdin().is_terminal() {
         return Err(CliError::Code { msg: "the input device is not a TTY".into(), code: 1 });

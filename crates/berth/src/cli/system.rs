@@ -203,9 +203,7 @@ pub fn df_rows(du: &Value) -> Vec<Value> {
     let in_use = |v: &Value| v["UsageData"]["RefCount"].as_i64().unwrap_or(0) > 0;
     let vtotal: i64 = volumes.iter().map(vsize).sum();
     let vreclaim: i64 = volumes.iter().filter(|v| !in_use(v)).map(vsize).sum();
-    let row = |t: &str, total: usize, active: usize, size: i64, reclaimable: String| {
-        json!({"Type": t, "TotalCount": total.to_string(), "Active": active.to_string(), "Size": human_size(size as f64), "Reclaimable": reclaimable})
-    };
+    let row = |t: &str, total: usize, active: usize, size: i64, reclaimable: String| json!({"Type": t, "TotalCount": total.to_string(), "Active": active.to_string(), "Size": human_size(size as f64), "Reclaimable": reclaimable});
     vec![
         row("Images", images.len(), images.iter().filter(|i| num(i, "Containers") > 0).count(), layers, reclaim(layers - used, layers)),
         row("Containers", containers.len(), containers.iter().filter(|c| running(c)).count(), csize, reclaim(creclaim, csize)),

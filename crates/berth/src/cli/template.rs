@@ -290,10 +290,7 @@ fn parse_number(n: &str) -> Res<serde_json::Number> {
     if let Ok(i) = n.parse::<i64>() {
         return Ok(i.into());
     }
-    n.parse::<f64>()
-        .ok()
-        .and_then(serde_json::Number::from_f64)
-        .ok_or_else(|| TemplateError(format!("template: bad number syntax: {n:?}")))
+    n.parse::<f64>().ok().and_then(serde_json::Number::from_f64).ok_or_else(|| TemplateError(format!("template: bad number syntax: {n:?}")))
 }
 
 /// Where a block ended while parsing a list of nodes.
@@ -336,9 +333,7 @@ impl Parser {
                     _ => return err("template: unexpected else"),
                 },
                 "if" | "range" | "with" => nodes.push(self.block(head, parse_pipe(rest)?)?),
-                "define" | "template" | "block" | "break" | "continue" => {
-                    return err(format!("template: {head:?} is not supported"))
-                }
+                "define" | "template" | "block" | "break" | "continue" => return err(format!("template: {head:?} is not supported")),
                 _ => nodes.push(Node::Action(parse_pipe(&toks)?)),
             }
         }
@@ -568,10 +563,9 @@ fn print_value(v: &Value) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.as_f64().filter(|_| n.is_f64()).map_or_else(|| n.to_string(), |f| crate::cli::format::go_g(f, 17)),
         Value::Array(a) => format!("[{}]", a.iter().map(print_value).collect::<Vec<_>>().join(" ")),
-        Value::Object(m) => format!(
-            "map[{}]",
-            m.iter().filter(|(k, _)| !hidden(k)).map(|(k, v)| format!("{k}:{}", print_value(v))).collect::<Vec<_>>().join(" ")
-        ),
+        Value::Object(m) => {
+            format!("map[{}]", m.iter().filter(|(k, _)| !hidden(k)).map(|(k, v)| format!("{k}:{}", print_value(v))).collect::<Vec<_>>().join(" "))
+        }
     }
 }
 

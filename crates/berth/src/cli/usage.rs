@@ -113,9 +113,7 @@ pub fn report(e: clap::Error, args: &[String]) -> i32 {
             eprintln!("berth: unknown command: {full} {sub}\n\nRun '{full} --help' for more information");
             return 1;
         }
-        ErrorKind::MissingRequiredArgument | ErrorKind::TooFewValues => {
-            (format!("berth: '{full}' requires at least 1 argument"), 1)
-        }
+        ErrorKind::MissingRequiredArgument | ErrorKind::TooFewValues => (format!("berth: '{full}' requires at least 1 argument"), 1),
         ErrorKind::MissingSubcommand => {
             print_help(&path);
             return 0;

@@ -30,14 +30,12 @@ fn registry_of_key(key: &str) -> String {
 /// Decodes `X-Registry-Config` (base64url JSON `{"registry": {auth config}}`) into auth
 /// configs by registry host. Anything undecodable means no credentials, as in Docker.
 pub fn parse_registry_config(header: Option<&str>) -> BTreeMap<String, AuthConfig> {
-    use base64::Engine as _;
     use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine as _;
     let Some(raw) = header.map(str::trim).filter(|h| !h.is_empty()) else { return BTreeMap::new() };
     let Some(json) = [URL_SAFE, URL_SAFE_NO_PAD, STANDARD].iter().find_map(|e| e.decode(raw).ok()) else { return BTreeMap::new() };
     let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(&json) else { return BTreeMap::new() };
-    map.iter()
-        .filter_map(|(k, v)| Some((registry_of_key(k), AuthConfig::from_json(v.to_string().as_bytes())?)))
-        .collect()
+    map.iter().filter_map(|(k, v)| Some((registry_of_key(k), AuthConfig::from_json(v.to_string().as_bytes())?))).collect()
 }
 
 /// Whether `name` is an image id (or id prefix) rather than a name to pull.

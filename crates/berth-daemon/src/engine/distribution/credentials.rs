@@ -25,19 +25,9 @@ impl AuthConfig {
     pub fn from_json(bytes: &[u8]) -> Option<Self> {
         let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
         let obj = v.as_object()?;
-        let get = |key: &str| {
-            obj.iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                .and_then(|(_, v)| v.as_str())
-                .unwrap_or_default()
-                .to_string()
-        };
-        let mut credentials = Credentials {
-            username: get("username"),
-            password: get("password"),
-            identity_token: get("identitytoken"),
-            registry_token: get("registrytoken"),
-        };
+        let get = |key: &str| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).and_then(|(_, v)| v.as_str()).unwrap_or_default().to_string();
+        let mut credentials =
+            Credentials { username: get("username"), password: get("password"), identity_token: get("identitytoken"), registry_token: get("registrytoken") };
         let auth = get("auth");
         if credentials.username.is_empty() && !auth.is_empty() {
             let pair = decode_base64(&auth).and_then(|b| String::from_utf8(b).ok()).unwrap_or_default();
@@ -51,11 +41,7 @@ impl AuthConfig {
 
     /// Decodes an `X-Registry-Auth` header; a missing or undecodable one means anonymous.
     pub fn from_header(value: Option<&str>) -> Self {
-        value
-            .filter(|v| !v.trim().is_empty())
-            .and_then(decode_base64)
-            .and_then(|json| Self::from_json(&json))
-            .unwrap_or_default()
+        value.filter(|v| !v.trim().is_empty()).and_then(decode_base64).and_then(|json| Self::from_json(&json)).unwrap_or_default()
     }
 }
 

@@ -200,7 +200,15 @@ async fn fetch(repo: &Repository, layer: &LayerDesc, tx: &mpsc::Sender<Chunk>, p
 /// Downloads `layer` into `tmp` and verifies it, publishing on `feed`; progress under `id`.
 /// With `early_sync` the blob's fsync starts as soon as it is verified (for blobs that will be
 /// kept); otherwise only a commit syncs it.
-pub async fn download(repo: Repository, layer: LayerDesc, tmp: PathBuf, feed: std::sync::Arc<Feed>, progress: Progress, id: String, early_sync: bool) -> Result<TempBlob, EngineError> {
+pub async fn download(
+    repo: Repository,
+    layer: LayerDesc,
+    tmp: PathBuf,
+    feed: std::sync::Arc<Feed>,
+    progress: Progress,
+    id: String,
+    early_sync: bool,
+) -> Result<TempBlob, EngineError> {
     // Owns the temp file from now on: any early return removes it.
     let mut blob = TempBlob { path: tmp.clone(), digest: layer.digest.clone(), size: layer.size, sync: None, file: None };
     let (tx, rx) = mpsc::channel(64);

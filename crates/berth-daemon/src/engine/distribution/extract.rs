@@ -17,7 +17,14 @@ pub const ROOTFS_MISMATCH: &str = "layers from manifest don't match image config
 /// its end (a follower of a download that did not verify). An uncompressed blob (its digest is
 /// the diff id) is not hashed a second time: reading it to its end already proves it. Returns
 /// the layer and whether this call registered it.
-pub fn extract(images: &ImageStore, parent: Option<&Digest>, blob: impl Read, blob_digest: &Digest, diff_id: &Digest, throttle: Throttle) -> Result<(LayerInfo, bool), EngineError> {
+pub fn extract(
+    images: &ImageStore,
+    parent: Option<&Digest>,
+    blob: impl Read,
+    blob_digest: &Digest,
+    diff_id: &Digest,
+    throttle: Throttle,
+) -> Result<(LayerInfo, bool), EngineError> {
     let chain = match parent {
         None => diff_id.clone(),
         Some(p) => Digest::of(format!("{p} {diff_id}").as_bytes()),

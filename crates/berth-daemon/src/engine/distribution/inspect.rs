@@ -17,17 +17,8 @@ impl Engine {
         if !super::policy::valid_host(&r.domain) {
             return Err(EngineError::Invalid(format!("invalid reference format: {name:?}")));
         }
-        let endpoint = self
-            .registry_policy()?
-            .endpoints(&r.domain, true)
-            .await
-            .pop()
-            .ok_or_else(|| EngineError::Internal("no registry endpoint".into()))?;
-        let repo = self
-            .registry_client()
-            .repository(&endpoint, &r.path, Access::Pull, auth.credentials, &[])
-            .await
-            .map_err(|e| pull_error(e, &r))?;
+        let endpoint = self.registry_policy()?.endpoints(&r.domain, true).await.pop().ok_or_else(|| EngineError::Internal("no registry endpoint".into()))?;
+        let repo = self.registry_client().repository(&endpoint, &r.path, Access::Pull, auth.credentials, &[]).await.map_err(|e| pull_error(e, &r))?;
         let wanted = r.digest.clone().or_else(|| r.tag.clone()).unwrap_or_default();
         let got = repo.get_manifest(&wanted, ACCEPT, MANIFEST_LIMIT).await.map_err(|e| pull_error(e, &r))?;
         let size = got.bytes.len();

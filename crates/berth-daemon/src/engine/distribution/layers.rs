@@ -103,7 +103,13 @@ impl Engine {
     }
 
     /// Fetches and unpacks the layers of `m` whose uncompressed digests are `diff_ids`.
-    pub(super) async fn pull_layers(&self, repo: &Repository, m: &ImageManifest, diff_ids: &[Digest], progress: &Progress) -> Result<PulledLayers, EngineError> {
+    pub(super) async fn pull_layers(
+        &self,
+        repo: &Repository,
+        m: &ImageManifest,
+        diff_ids: &[Digest],
+        progress: &Progress,
+    ) -> Result<PulledLayers, EngineError> {
         let chains = berth_image::digest::chain_ids(diff_ids);
         let exists: Vec<bool> = chains.iter().map(|c| self.images.layers().exists(c)).collect();
         for (layer, e) in m.layers.iter().zip(&exists) {

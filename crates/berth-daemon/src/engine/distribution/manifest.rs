@@ -3,8 +3,8 @@
 //! known media types and bounded sizes.
 
 use berth_image::manifest::{
-    layer_compression, Compression, Descriptor, Index, Manifest, MEDIA_DOCKER_CONFIG, MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST,
-    MEDIA_OCI_CONFIG, MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST,
+    layer_compression, Compression, Descriptor, Index, Manifest, MEDIA_DOCKER_CONFIG, MEDIA_DOCKER_LIST, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_CONFIG,
+    MEDIA_OCI_INDEX, MEDIA_OCI_MANIFEST,
 };
 use berth_image::Digest;
 use bytes::Bytes;
@@ -196,7 +196,10 @@ mod tests {
         assert!(parse(Bytes::from_static(b"{not json"), MEDIA_OCI_MANIFEST).unwrap_err().to_string().contains("malformed manifest"));
         assert!(parse(Bytes::from_static(b"[1]"), "").is_err());
         assert!(parse(Bytes::from_static(br#"{"schemaVersion":1}"#), "").unwrap_err().to_string().contains("schema 1"));
-        assert!(parse(Bytes::from_static(br#"{"schemaVersion":2}"#), "application/vnd.example+json").unwrap_err().to_string().contains("unsupported manifest media type"));
+        assert!(parse(Bytes::from_static(br#"{"schemaVersion":2}"#), "application/vnd.example+json")
+            .unwrap_err()
+            .to_string()
+            .contains("unsupported manifest media type"));
         let mismatch = parse(manifest("application/vnd.oci.image.layer.v1.tar", MEDIA_OCI_CONFIG), MEDIA_DOCKER_MANIFEST).unwrap_err();
         assert!(mismatch.to_string().contains("does not match"), "{mismatch}");
         let traversal = Bytes::from(format!(

@@ -43,12 +43,7 @@ use crate::error::EngineError;
 
 /// The `User-Agent` berth sends to registries.
 pub fn user_agent() -> String {
-    format!(
-        "berth/{} docker/{} os/linux arch/{}",
-        env!("CARGO_PKG_VERSION"),
-        berth_api::ENGINE_VERSION,
-        berth_image::config::host_architecture()
-    )
+    format!("berth/{} docker/{} os/linux arch/{}", env!("CARGO_PKG_VERSION"), berth_api::ENGINE_VERSION, berth_image::config::host_architecture())
 }
 
 impl Engine {
@@ -84,9 +79,9 @@ pub fn pull_error(e: ClientError, r: &Reference) -> EngineError {
         (ClientError::Unauthorized(m), _) => {
             EngineError::NotFound(format!("pull access denied for {name}, repository does not exist or may require 'docker login': {m}"))
         }
-        (_, Some("DENIED" | "UNAUTHORIZED")) => EngineError::NotFound(format!(
-            "pull access denied for {name}, repository does not exist or may require 'docker login': {e}"
-        )),
+        (_, Some("DENIED" | "UNAUTHORIZED")) => {
+            EngineError::NotFound(format!("pull access denied for {name}, repository does not exist or may require 'docker login': {e}"))
+        }
         (_, Some("MANIFEST_UNKNOWN")) => EngineError::NotFound(format!("manifest for {} not found: {e}", r.familiar())),
         (_, Some("NAME_UNKNOWN")) => EngineError::NotFound(format!("repository {name} not found: {e}")),
         _ if e.status() == Some(404) => EngineError::NotFound(format!("manifest for {} not found: manifest unknown: {e}", r.familiar())),

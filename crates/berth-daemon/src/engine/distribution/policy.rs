@@ -154,10 +154,7 @@ impl RegistryPolicy {
         let mirrors: Vec<String> = self.mirrors.iter().map(|m| format!("{m}/")).collect();
         let mut cidrs = Vec::new();
         let mut indexes = serde_json::Map::new();
-        indexes.insert(
-            HUB_DOMAIN.into(),
-            serde_json::json!({"Name": HUB_DOMAIN, "Mirrors": mirrors, "Secure": true, "Official": true}),
-        );
+        indexes.insert(HUB_DOMAIN.into(), serde_json::json!({"Name": HUB_DOMAIN, "Mirrors": mirrors, "Secure": true, "Official": true}));
         for rule in &self.insecure {
             match rule {
                 Rule::Cidr(ip, bits) => cidrs.push(format!("{ip}/{bits}")),

@@ -123,11 +123,7 @@ pub fn bar(current: u64, total: u64) -> String {
     }
     let pct = ((current as f64 / total as f64 * 100.0) as usize / 2).min(50);
     let bar = format!("[{}>{}] ", "=".repeat(pct), " ".repeat(50 - pct));
-    let numbers = if current > total {
-        format!("{:>8}", human_size(current))
-    } else {
-        format!("{:>8}/{}", human_size(current), human_size(total))
-    };
+    let numbers = if current > total { format!("{:>8}", human_size(current)) } else { format!("{:>8}/{}", human_size(current), human_size(total)) };
     bar + &numbers
 }
 

@@ -87,8 +87,8 @@ impl Engine {
             Fetched::Index { index, .. } => index,
         };
         let entries: Vec<_> = index.manifests.into_iter().filter(|d| ACCEPT[..2].contains(&d.media_type.as_str())).collect();
-        let entry = platform::select(&entries, want)
-            .ok_or_else(|| EngineError::NotFound(format!("no matching manifest for {want} in the manifest list entries")))?;
+        let entry =
+            platform::select(&entries, want).ok_or_else(|| EngineError::NotFound(format!("no matching manifest for {want} in the manifest list entries")))?;
         Digest::parse(&entry.digest).map_err(|e| EngineError::Invalid(format!("image index entry: {e}")))?;
         let by_digest = Reference { tag: None, digest: Some(entry.digest.clone()), ..r.clone() };
         match fetch_manifest(repo, &by_digest).await? {
@@ -129,7 +129,14 @@ impl Engine {
     }
 
     /// Makes sure the image of `m` is in the store; returns its id.
-    async fn ensure_image(&self, repo: &Repository, m: &ImageManifest, want: Option<&Platform>, r: &Reference, progress: &Progress) -> Result<String, EngineError> {
+    async fn ensure_image(
+        &self,
+        repo: &Repository,
+        m: &ImageManifest,
+        want: Option<&Platform>,
+        r: &Reference,
+        progress: &Progress,
+    ) -> Result<String, EngineError> {
         let id = m.config.to_string();
         if let Some(rec) = self.images.get(&id)? {
             let chains = rec.chain_ids()?;

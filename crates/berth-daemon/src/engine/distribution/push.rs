@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use berth_image::manifest::{
-    Descriptor, Manifest, MEDIA_DOCKER_CONFIG, MEDIA_DOCKER_LAYER, MEDIA_DOCKER_LAYER_GZIP, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_CONFIG,
-    MEDIA_OCI_LAYER, MEDIA_OCI_LAYER_GZIP, MEDIA_OCI_MANIFEST,
+    Descriptor, Manifest, MEDIA_DOCKER_CONFIG, MEDIA_DOCKER_LAYER, MEDIA_DOCKER_LAYER_GZIP, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER,
+    MEDIA_OCI_LAYER_GZIP, MEDIA_OCI_MANIFEST,
 };
 use berth_image::{Digest, ImageRecord, Reference};
 use berth_registry::client::{full, Access, Repository};
@@ -72,10 +72,7 @@ pub fn build_manifest(config: &str, config_size: u64, blobs: &[PushBlob]) -> Res
         schema_version: 2,
         media_type: Some(manifest_type.to_string()),
         config: desc(config_type, config, config_size),
-        layers: blobs
-            .iter()
-            .map(|b| desc(if docker { &b.media_type } else { to_oci(&b.media_type) }, b.digest.as_str(), b.size))
-            .collect(),
+        layers: blobs.iter().map(|b| desc(if docker { &b.media_type } else { to_oci(&b.media_type) }, b.digest.as_str(), b.size)).collect(),
         annotations: None,
     };
     let bytes = serde_json::to_vec(&m).map_err(|e| EngineError::internal("encode manifest", e))?;
@@ -120,12 +117,14 @@ impl Engine {
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
         let tags = self.images.all_tags()?;
         for img in self.images.list()? {
-            let mut repos: Vec<String> = tags.iter().filter(|(_, id)| *id == img.id).map(|(t, _)| (t.domain.clone(), t.path.clone())).chain(
-                img.repo_digests.iter().filter_map(|d| Reference::parse(d).ok()).map(|t| (t.domain, t.path)),
-            )
-            .filter(|(domain, path)| *domain == r.domain && *path != r.path)
-            .map(|(_, path)| path)
-            .collect();
+            let mut repos: Vec<String> = tags
+                .iter()
+                .filter(|(_, id)| *id == img.id)
+                .map(|(t, _)| (t.domain.clone(), t.path.clone()))
+                .chain(img.repo_digests.iter().filter_map(|d| Reference::parse(d).ok()).map(|t| (t.domain, t.path)))
+                .filter(|(domain, path)| *domain == r.domain && *path != r.path)
+                .map(|(_, path)| path)
+                .collect();
             repos.sort();
             repos.dedup();
             for l in &img.layers {
@@ -164,7 +163,10 @@ impl Engine {
             }
             let chain = Digest::parse(&l.chain_id).map_err(|e| EngineError::Invalid(format!("image {}: {e}", rec.id)))?;
             let info = self.images.layers().info(&chain).ok().filter(|i| i.rebuildable).ok_or_else(|| {
-                EngineError::NotFound(format!("layer {} of image {} has no blob in this daemon's store: pull it again or rebuild it to push", l.diff_id, rec.id))
+                EngineError::NotFound(format!(
+                    "layer {} of image {} has no blob in this daemon's store: pull it again or rebuild it to push",
+                    l.diff_id, rec.id
+                ))
             })?;
             let media_type = if l.media_type.starts_with("application/vnd.docker.") { MEDIA_DOCKER_LAYER } else { MEDIA_OCI_LAYER };
             substituted |= l.blob != l.diff_id || l.media_type != media_type;
@@ -228,15 +230,24 @@ impl Engine {
     }
 
     /// Pushes one tagged image.
-    async fn push_image(&self, repo: &Repository, r: &Reference, tag: &str, rec: &ImageRecord, sources: &HashMap<String, Vec<String>>, progress: &Progress) -> Result<(), EngineError> {
+    async fn push_image(
+        &self,
+        repo: &Repository,
+        r: &Reference,
+        tag: &str,
+        rec: &ImageRecord,
+        sources: &HashMap<String, Vec<String>>,
+        progress: &Progress,
+    ) -> Result<(), EngineError> {
         let (blobs, substituted) = self.push_blobs(rec, sources)?;
         self.push_layers(repo, &blobs, progress).await?;
         let config_size = self.push_config(repo, rec).await?;
         let stored = Digest::parse(&rec.manifest_digest).ok().and_then(|d| self.images.content().read(&d).ok());
-        let (bytes, media_type) = match stored.as_deref().filter(|_| !substituted).and_then(|raw| stored_manifest(raw, &rec.id, &blobs).map(|t| (raw.to_vec(), t))) {
-            Some(found) => found,
-            None => build_manifest(&rec.id, config_size, &blobs)?,
-        };
+        let (bytes, media_type) =
+            match stored.as_deref().filter(|_| !substituted).and_then(|raw| stored_manifest(raw, &rec.id, &blobs).map(|t| (raw.to_vec(), t))) {
+                Some(found) => found,
+                None => build_manifest(&rec.id, config_size, &blobs)?,
+            };
         let digest = Digest::of(&bytes);
         let size = bytes.len();
         let reported = repo.put_manifest(tag, &media_type, bytes.into()).await.map_err(client_error)?;
@@ -261,13 +272,8 @@ impl Engine {
         let mut all_sources: Vec<String> = sources.values().flatten().cloned().collect();
         all_sources.sort();
         all_sources.dedup();
-        let endpoint = self
-            .registry_policy()?
-            .endpoints(&r.domain, false)
-            .await
-            .into_iter()
-            .next()
-            .ok_or_else(|| EngineError::Internal("no registry endpoint".into()))?;
+        let endpoint =
+            self.registry_policy()?.endpoints(&r.domain, false).await.into_iter().next().ok_or_else(|| EngineError::Internal("no registry endpoint".into()))?;
         let client = self.registry_client();
         let repo = client.repository(&endpoint, &r.path, Access::Push, spec.auth.credentials.clone(), &all_sources).await.map_err(client_error)?;
         for (tag, rec) in &targets {

@@ -88,7 +88,13 @@ fn rebuilt(layers: LayerStore, chain: Digest) -> BoxStream<'static, std::io::Res
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }).boxed()
 }
 
-async fn stream_once(repo: &Repository, stores: &(ContentStore, LayerStore), blob: &PushBlob, location: Option<String>, progress: &Progress) -> Result<(), EngineError> {
+async fn stream_once(
+    repo: &Repository,
+    stores: &(ContentStore, LayerStore),
+    blob: &PushBlob,
+    location: Option<String>,
+    progress: &Progress,
+) -> Result<(), EngineError> {
     let location = match location {
         Some(l) => l,
         None => repo.start_upload().await.map_err(super::client_error)?,

@@ -162,7 +162,12 @@ impl NetworkManager {
     }
 
     fn delete_bridge(&self, rec: &NetworkRecord) -> Option<String> {
-        let r = self.ops.netlink.host().map_err(|e| e.to_string()).and_then(|mut nl| bridge::remove(nl.as_mut(), &rec.bridge, &self.tag).map_err(|e| e.to_string()));
+        let r = self
+            .ops
+            .netlink
+            .host()
+            .map_err(|e| e.to_string())
+            .and_then(|mut nl| bridge::remove(nl.as_mut(), &rec.bridge, &self.tag).map_err(|e| e.to_string()));
         r.err().map(|e| format!("delete bridge {}: {e}", rec.bridge))
     }
 
@@ -174,7 +179,8 @@ impl NetworkManager {
         if rec.predefined {
             return Err(EngineError::Forbidden(format!("{} is a pre-defined network and cannot be removed", rec.name)));
         }
-        let active: Vec<String> = st.on_network(&rec.id).map(|e| format!("name:\"{}\" id:\"{}\"", e.container_name, &e.container_id[..12.min(e.container_id.len())])).collect();
+        let active: Vec<String> =
+            st.on_network(&rec.id).map(|e| format!("name:\"{}\" id:\"{}\"", e.container_name, &e.container_id[..12.min(e.container_id.len())])).collect();
         if !active.is_empty() {
             return Err(EngineError::Forbidden(format!("error while removing network: network {} has active endpoints ({})", rec.name, active.join(", "))));
         }

@@ -34,7 +34,9 @@ impl Engine {
             return Err(EngineError::Invalid("container cannot be disconnected from host network or connected to host network".into()));
         }
         if !matches!(Mode::of(&rec.host_config.network_mode), Mode::Bridge(_)) {
-            return Err(EngineError::Invalid("container sharing network namespace with another container or host cannot be connected to any other network".into()));
+            return Err(EngineError::Invalid(
+                "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+            ));
         }
         if rec.networking.endpoints_config.iter().any(|(k, s)| *k == n.name || s.network_id == n.id) {
             return Err(EngineError::Forbidden(format!("endpoint with name {} already exists in network {}", rec.name, n.name)));

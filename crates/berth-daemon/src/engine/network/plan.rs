@@ -55,10 +55,7 @@ pub fn split_link(link: &str) -> (&str, &str) {
 /// The container a `--link` points at, and the alias.
 pub fn resolve_link(engine: &Engine, link: &str) -> Result<(Arc<ContainerHandle>, String), EngineError> {
     let (target, alias) = split_link(link);
-    let h = engine
-        .containers
-        .get(target)
-        .map_err(|_| EngineError::NotFound(format!("could not get container for {target}: No such container: {target}")))?;
+    let h = engine.containers.get(target).map_err(|_| EngineError::NotFound(format!("could not get container for {target}: No such container: {target}")))?;
     Ok((h, alias.to_string()))
 }
 
@@ -146,7 +143,9 @@ impl Engine {
                     return Err(EngineError::Invalid("conflicting options: port publishing and the container type network mode".into()));
                 }
                 if nc.endpoints_config.keys().any(|k| k != "default") {
-                    return Err(EngineError::Invalid("container sharing network namespace with another container or host cannot be connected to any other network".into()));
+                    return Err(EngineError::Invalid(
+                        "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+                    ));
                 }
                 BTreeMap::new()
             }

@@ -3,9 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use berth_api::types::{
-    ContainerSummary, EndpointSettings, Ipam, IpamConfig, Network, NetworkContainer, NetworkSettings, Port, PortBinding,
-};
+use berth_api::types::{ContainerSummary, EndpointSettings, Ipam, IpamConfig, Network, NetworkContainer, NetworkSettings, Port, PortBinding};
 use berth_net::ports::parse_port_key;
 
 use super::records::{EndpointRecord, NetworkRecord};

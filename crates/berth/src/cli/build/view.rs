@@ -119,11 +119,7 @@ impl<W: Write> BuildView<W> {
     fn finish_step(&mut self) -> Result<()> {
         self.clear()?;
         if let Some(a) = self.active.take() {
-            let line = if a.cached {
-                format!(" => CACHED {}", a.title)
-            } else {
-                format!(" => {}", a.title)
-            };
+            let line = if a.cached { format!(" => CACHED {}", a.title) } else { format!(" => {}", a.title) };
             let time = format!("{:.1}s", a.started.elapsed().as_secs_f64());
             self.summary(&line, &time)?;
         }
