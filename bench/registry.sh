@@ -101,6 +101,39 @@ for _ in $(seq "$RUNS"); do
   SAVE+="$(mbps "$t0" "$t1") " LOAD+="$(mbps "$t2" "$t3") "
 done
 
+# The same through a Docker Engine when one answers on PEER_HOST (started by hand, see README):
+# the seed image is handed over with `berth save | docker load`, pushed to and pulled from a
+# fresh `berth registry serve` each run, then saved and loaded by Docker itself.
+PEER_HOST=${PEER_HOST:-unix:///run/peer.sock}
+dk() { DOCKER_HOST=$PEER_HOST docker "$@"; }
+DK_PUSH="" DK_PULL="" DK_SAVE="" DK_LOAD=""
+if dk version >/dev/null 2>&1; then
+  berth save -o "$WORK/seed.tar" "$CURRENT"
+  dk load -q -i "$WORK/seed.tar" >/dev/null
+  rm -f "$WORK/seed.tar"
+  DK_CURRENT=$CURRENT
+  for _ in $(seq "$RUNS"); do
+    start_registry berth
+    PIDS+=("$REG_PID")
+    wait_port "$REG_PORT"
+    ref="127.0.0.1:$REG_PORT/bench/docker:v1"
+    dk tag "$DK_CURRENT" "$ref"
+    dk rmi "$DK_CURRENT" >/dev/null
+    t0=$(now); dk push "$ref" >/dev/null; t1=$(now)
+    dk rmi "$ref" >/dev/null
+    t2=$(now); dk pull -q "$ref" >/dev/null; t3=$(now)
+    DK_CURRENT=$ref
+    kill "$REG_PID"; wait "$REG_PID" 2>/dev/null || true
+    DK_PUSH+="$(mbps "$t0" "$t1") " DK_PULL+="$(mbps "$t2" "$t3") "
+    t0=$(now); dk save -o "$WORK/image.tar" "$DK_CURRENT"; t1=$(now)
+    dk rmi "$DK_CURRENT" >/dev/null
+    t2=$(now); dk load -q -i "$WORK/image.tar" >/dev/null; t3=$(now)
+    rm -f "$WORK/image.tar"
+    DK_SAVE+="$(mbps "$t0" "$t1") " DK_LOAD+="$(mbps "$t2" "$t3") "
+  done
+  dk rmi "$DK_CURRENT" >/dev/null 2>&1 || true
+fi
+
 stats() { python3 -c 'import sys,statistics; v=sorted(map(float,sys.argv[1:])); print(f"{max(v):>6.0f} {statistics.median(v):>8.0f}")' "$@"; }
 
 declare -A PUSH PULL
@@ -127,8 +160,15 @@ done
 printf '%-6s %-28s %s MB/s\n' save "berth save -o FILE" "$(stats $SAVE)"
 # shellcheck disable=SC2086
 printf '%-6s %-28s %s MB/s\n' load "berth load -i FILE" "$(stats $LOAD)"
-if command -v dockerd >/dev/null; then
-  printf '%-6s %-28s %s\n' "-" "Docker Engine" "installed, not measured by this script yet"
+if [ -n "$DK_PUSH" ]; then
+  # shellcheck disable=SC2086
+  printf '%-6s %-28s %s MB/s\n' push "Docker Engine -> berth reg." "$(stats $DK_PUSH)"
+  # shellcheck disable=SC2086
+  printf '%-6s %-28s %s MB/s\n' pull "Docker Engine <- berth reg." "$(stats $DK_PULL)"
+  # shellcheck disable=SC2086
+  printf '%-6s %-28s %s MB/s\n' save "docker save -o FILE" "$(stats $DK_SAVE)"
+  # shellcheck disable=SC2086
+  printf '%-6s %-28s %s MB/s\n' load "docker load -i FILE" "$(stats $DK_LOAD)"
 else
-  printf '%-6s %-28s %s\n' "-" "Docker Engine" "not installed (issue targets: push 35, pull 94 MB/s)"
+  printf '%-6s %-28s %s\n' "-" "Docker Engine" "none answers on $PEER_HOST (start dockerd by hand to compare)"
 fi
