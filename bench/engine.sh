@@ -19,6 +19,12 @@ RUNS=${RUNS:-21}
 N=${N:-50}
 PEER_HOST=${PEER_HOST:-unix:///run/peer.sock}
 scripts/busybox-rootfs.sh "$DIR/busybox.tar"
+# The exec root holds runtime state only (sockets, OCI bundles, libcontainer state) and lives in
+# /run, a tmpfs on any ordinary host. This machine's /run is on the root ext4 (no journal, where
+# every new inode pays a scan past recently deleted ones), so give the bench the tmpfs a host
+# would have. The data root stays on disk.
+mkdir -p "$DIR/exec"
+mount -t tmpfs -o mode=0711 tmpfs "$DIR/exec"
 
 "$BERTH" daemon --host "$SOCK" --data-root "$DIR/data" --exec-root "$DIR/exec" --cgroup-parent /berth-bench --bridge "be$ID" \
   --log-level warn >"$DIR/daemon.log" 2>&1 &
