@@ -940,3 +940,180 @@ fn search_on_a_registry_without_the_search_api_is_a_clear_error() {
     let err = fails(&d, Client::Docker, &["search", &format!("{}/team", reg.host())]);
     assert!(err.contains("does not support search"), "{err}");
 }
+
+/// The files of a tar archive by path.
+fn archive_files(data: &[u8]) -> HashMap<String, Vec<u8>> {
+    let mut ar = tar::Archive::new(data);
+    let mut out = HashMap::new();
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().display().to_string();
+        let mut body = Vec::new();
+        e.read_to_end(&mut body).unwrap();
+        out.insert(path, body);
+    }
+    out
+}
+
+/// Walks an archive's OCI layout (index.json -> manifests -> config and layers) checking that
+/// every blob is there with its digest, size and (for layers) compression, and that
+/// manifest.json lists the same config and layer blobs; returns the index's manifests.
+fn check_saved_layout(data: &[u8]) -> Vec<(String, serde_json::Value)> {
+    let files = archive_files(data);
+    let blob = |desc: &serde_json::Value| -> Vec<u8> {
+        let digest = desc["digest"].as_str().unwrap();
+        let path = format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"));
+        let bytes = files.get(&path).unwrap_or_else(|| panic!("{path} named by {desc} is not in the archive")).clone();
+        assert_eq!(sha256(&bytes), digest, "{path}");
+        assert_eq!(bytes.len() as u64, desc["size"].as_u64().unwrap(), "size of {path}");
+        bytes
+    };
+    let index: serde_json::Value = serde_json::from_slice(&files["index.json"]).unwrap();
+    let legacy: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let mut out = Vec::new();
+    for (i, desc) in index["manifests"].as_array().unwrap().iter().enumerate() {
+        let manifest: serde_json::Value = serde_json::from_slice(&blob(desc)).unwrap();
+        assert_eq!(manifest["mediaType"], desc["mediaType"], "{manifest}");
+        blob(&manifest["config"]);
+        let mut paths = Vec::new();
+        for l in manifest["layers"].as_array().unwrap() {
+            let bytes = blob(l);
+            let media_type = l["mediaType"].as_str().unwrap();
+            assert_eq!(bytes.starts_with(&[0x1f, 0x8b]), media_type.ends_with("gzip"), "{l}");
+            paths.push(format!("blobs/sha256/{}", l["digest"].as_str().unwrap().trim_start_matches("sha256:")));
+        }
+        assert_eq!(
+            legacy[i]["Config"].as_str().unwrap(),
+            format!("blobs/sha256/{}", manifest["config"]["digest"].as_str().unwrap().trim_start_matches("sha256:"))
+        );
+        assert_eq!(legacy[i]["Layers"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect::<Vec<_>>(), paths);
+        out.push((desc["digest"].as_str().unwrap().to_string(), manifest));
+    }
+    out
+}
+
+/// `data` without the entries named in `drop`.
+fn archive_without(data: &[u8], drop: &[&str]) -> Vec<u8> {
+    let mut out = tar::Builder::new(Vec::new());
+    let mut ar = tar::Archive::new(data);
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().display().to_string();
+        if drop.contains(&path.as_str()) {
+            continue;
+        }
+        let mut h = e.header().clone();
+        let mut body = Vec::new();
+        e.read_to_end(&mut body).unwrap();
+        out.append_data(&mut h, &path, body.as_slice()).unwrap();
+    }
+    out.into_inner().unwrap()
+}
+
+#[test]
+fn save_of_an_image_whose_compressed_blob_is_gone_is_a_consistent_archive() {
+    const GZ: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    // Two pulled images with gzip layers: a runnable busybox, whose blob is then deleted from
+    // the store, and a small one whose blob stays.
+    let rootfs = berth_e2e::image::busybox_rootfs_tar();
+    let lost = with_cmd(&fake_image_of(host_arch(), gzip(&rootfs), Some(&sha256(&rootfs)), OCI_CONFIG, GZ), "/bin/sh", GZ);
+    let small = layer_tar("hello.txt", b"kept blob\n");
+    let kept = fake_image_of(host_arch(), gzip(&small), Some(&sha256(&small)), OCI_CONFIG, GZ);
+    let mut files = image_files("team/lost", "v1", &lost, OCI_MANIFEST);
+    files.extend(image_files("team/kept", "v2", &kept, OCI_MANIFEST));
+    let fake = FakeRegistry::start(static_registry(files));
+    let d = Daemon::start();
+    let (img_lost, img_kept) = (format!("{}/team/lost:v1", fake.host()), format!("{}/team/kept:v2", fake.host()));
+    d.ok(Client::Docker, &["pull", &img_lost]);
+    d.ok(Client::Berth, &["pull", &img_kept]);
+    let gone = data(&d).join("content/sha256").join(lost.layer_digest.trim_start_matches("sha256:"));
+    std::fs::remove_file(&gone).unwrap();
+
+    for client in [Client::Docker, Client::Berth] {
+        let archive = d.dir.join(format!("saved-{client:?}.tar"));
+        d.ok(client, &["save", "-o", archive.to_str().unwrap(), &img_lost, &img_kept]);
+        let bytes = std::fs::read(&archive).unwrap();
+        let manifests = check_saved_layout(&bytes);
+        assert_eq!(manifests.len(), 2, "{manifests:?}");
+        // The kept image goes under its own manifest; the other under one naming the tar that
+        // was written instead of the gone blob (the same diff id, so the same image).
+        assert_eq!(manifests[1].0, kept.manifest_digest);
+        assert_ne!(manifests[0].0, lost.manifest_digest);
+        assert_eq!(manifests[0].1["layers"][0]["digest"].as_str().unwrap(), sha256(&rootfs));
+        assert_eq!(manifests[0].1["config"]["digest"].as_str().unwrap(), lost.config_digest);
+
+        // skopeo reads the layout and copies every blob out, verifying each digest.
+        let oci = format!("oci-archive:{}:v1", archive.display());
+        let inspect: serde_json::Value = serde_json::from_str(&skopeo(&["inspect", &oci])).unwrap();
+        assert_eq!(inspect["Digest"].as_str().unwrap(), manifests[0].0, "{inspect}");
+        let out_dir = d.dir.join(format!("copied-{client:?}"));
+        skopeo(&["copy", &oci, &format!("dir:{}", out_dir.display())]);
+
+        // A second daemon loads it, from the docker-archive index and from the OCI one alone.
+        let other = Daemon::start();
+        let out = other.ok(client, &["load", "-i", archive.to_str().unwrap()]);
+        assert!(out.contains(&format!("Loaded image: {img_lost}")) && out.contains(&format!("Loaded image: {img_kept}")), "{out}");
+        assert_eq!(other.ok(client, &["image", "inspect", "-f", "{{.Id}}", &img_lost]).trim(), lost.config_digest);
+        assert_eq!(other.ok(client, &["image", "inspect", "-f", "{{.Id}}", &img_kept]).trim(), kept.config_digest);
+        assert_eq!(other.ok(client, &["run", "--rm", &img_lost, "echo", "saved"]), "saved\n");
+        other.ok(client, &["rmi", &img_lost, &img_kept]);
+        let oci_only = archive_without(&bytes, &["manifest.json", "repositories"]);
+        let out = match client {
+            Client::Docker => other.docker_stdin(&["load"], &oci_only),
+            Client::Berth => other.berth_stdin(&["load"], &oci_only),
+        };
+        assert!(out.status.success(), "{}", combined(&out));
+        assert_eq!(other.ok(client, &["image", "inspect", "-f", "{{.Id}}", &img_lost]).trim(), lost.config_digest);
+        assert_eq!(other.ok(client, &["run", "--rm", &img_lost, "echo", "again"]), "again\n");
+        other.assert_no_leaks_after_cleanup();
+    }
+    d.assert_no_leaks_after_cleanup();
+}
+
+#[test]
+fn layers_without_split_records_push_when_archiving_them_again_is_faithful_and_fail_clearly_otherwise() {
+    const GZ: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    let rootfs = berth_e2e::image::busybox_rootfs_tar();
+    let base = with_cmd(&fake_image_of(host_arch(), gzip(&rootfs), Some(&sha256(&rootfs)), OCI_CONFIG, GZ), "/bin/sh", GZ);
+    let fake = FakeRegistry::start(static_registry(image_files("team/base", "v1", &base, OCI_MANIFEST)));
+    let d = Daemon::start();
+    let img_base = format!("{}/team/base:v1", fake.host());
+    d.ok(Client::Docker, &["pull", &img_base]);
+    d.ok(Client::Docker, &["run", "--name", "work", &img_base, "sh", "-c", "mkdir -p /srv && echo committed > /srv/f"]);
+    d.ok(Client::Docker, &["commit", "work", "local/app:v1"]);
+    d.ok(Client::Docker, &["rm", "work"]);
+    let layers: serde_json::Value =
+        serde_json::from_str(&d.ok(Client::Docker, &["image", "inspect", "-f", "{{json .RootFS.Layers}}", "local/app:v1"])).unwrap();
+    let top = layers[1].as_str().unwrap().to_string();
+    // As left by a berth from before split records: no record for either layer, no blob for
+    // the committed one (built layers keep none).
+    let layer_dirs = data(&d).join("layers");
+    let chain_of_top = sha256(format!("{} {top}", sha256(&rootfs)).as_bytes());
+    for chain in [sha256(&rootfs), chain_of_top] {
+        std::fs::remove_file(layer_dirs.join(chain.trim_start_matches("sha256:")).join("tar-split")).unwrap();
+    }
+    let content = data(&d).join("content/sha256");
+    assert!(!content.join(top.trim_start_matches("sha256:")).exists());
+
+    // The committed layer was archived by berth from a tree: archived again it is the same tar.
+    let reg = RegistryProcess::berth(None);
+    let pushed = format!("{}/team/app:v1", reg.host());
+    d.ok(Client::Docker, &["tag", "local/app:v1", &pushed]);
+    let out = d.ok(Client::Docker, &["push", &pushed]);
+    assert!(out.contains("Pushed"), "{out}");
+    let head = curl_head(&format!("http://{}/v2/team/app/blobs/{top}", reg.host()), None);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+
+    // The pulled layer's blob gone too: its tar cannot be given back faithfully; push and save
+    // say which layer and what to do, and push nothing under that tag.
+    std::fs::remove_file(content.join(base.layer_digest.trim_start_matches("sha256:"))).unwrap();
+    let broken = format!("{}/team/broken:v1", reg.host());
+    d.ok(Client::Docker, &["tag", "local/app:v1", &broken]);
+    let err = fails(&d, Client::Docker, &["push", &broken]);
+    assert!(err.contains(&sha256(&rootfs)) && err.contains("pull or load its image again"), "{err}");
+    let head = curl_head(&format!("http://{}/v2/team/broken/manifests/v1", reg.host()), None);
+    assert!(head.starts_with("http/1.1 404"), "{head}");
+    let err = fails(&d, Client::Berth, &["save", "-o", d.dir.join("broken.tar").to_str().unwrap(), "local/app:v1"]);
+    assert!(err.contains(&sha256(&rootfs)), "{err}");
+    d.assert_no_leaks_after_cleanup();
+}

@@ -1,6 +1,8 @@
 //! Images as archives and from containers: save/load round trips (both formats, both
 //! clients), export, commit (with changes and deletions).
 
+#![allow(clippy::unwrap_used)]
+
 use berth_e2e::{stderr, stdout, Client, Daemon};
 
 use berth_e2e::both_clients;
@@ -129,6 +131,28 @@ fn loads_legacy_and_oci_only_archives() {
         assert!(out.status.success(), "without {drop}: {}", stderr(&out));
         assert!(stdout(&out).contains("Loaded image: busybox:latest"), "without {drop}: {}", stdout(&out));
         assert_eq!(d.ok(Client::Docker, &["run", "--rm", "busybox", "echo", "ok"]), "ok\n");
+    }
+    d.assert_no_leaks_after_cleanup();
+}
+
+#[test]
+fn save_of_a_layer_changed_on_disk_fails_instead_of_writing_a_short_archive() {
+    let d = Daemon::start();
+    d.busybox(Client::Berth, "busybox");
+    let layers: serde_json::Value = serde_json::from_str(&d.ok(Client::Berth, &["image", "inspect", "-f", "{{json .RootFS.Layers}}", "busybox"])).unwrap();
+    let chain = layers[0].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    // The layer's tree no longer gives back the tar its diff id names: found while streaming,
+    // after the archive has started.
+    let diff = d.dir.join("data/layers").join(&chain).join("diff");
+    let passwd = diff.join("etc/passwd");
+    let mut text = std::fs::read(&passwd).unwrap();
+    text[0] ^= 0x20;
+    std::fs::write(&passwd, text).unwrap();
+    for c in [Client::Docker, Client::Berth] {
+        let out = d.run(c, &["save", "-o", d.dir.join("short.tar").to_str().unwrap(), "busybox"]);
+        assert!(!out.status.success(), "{c:?}: save -o of a stream that failed exited 0");
+        let out = d.run(c, &["save", "busybox"]);
+        assert!(!out.status.success(), "{c:?}: save to stdout of a stream that failed exited 0");
     }
     d.assert_no_leaks_after_cleanup();
 }

@@ -7,7 +7,7 @@
 //! land outside the temp dir), every file is read through in-root resolution, sizes are bounded
 //! and every digest is recomputed.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -18,18 +18,14 @@ use crate::digest::{chain_ids, Digest};
 use crate::error::ImageError;
 use crate::import::decompress;
 use crate::layers::Unpacked;
-use crate::manifest::{Descriptor, Index, Manifest, MEDIA_OCI_INDEX, MEDIA_OCI_LAYER, MEDIA_OCI_MANIFEST};
+use crate::manifest::{Descriptor, Index, Manifest, MEDIA_OCI_LAYER};
 use crate::reference::Reference;
-use crate::store::{ImageRecord, ImageStore, LayerRecord};
+use crate::store::{ImageStore, LayerRecord};
+
+pub use crate::save::SaveItem;
 
 /// Largest JSON document (manifest, config, index) read from an archive.
 const MAX_JSON: u64 = 16 << 20;
-
-/// One image to save, with the tags to record for it.
-pub struct SaveItem {
-    pub record: ImageRecord,
-    pub tags: Vec<Reference>,
-}
 
 /// What `load` made.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,18 +36,18 @@ pub struct Loaded {
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct LegacyEntry {
-    config: String,
+pub(crate) struct LegacyEntry {
+    pub(crate) config: String,
     #[serde(default)]
-    repo_tags: Option<Vec<String>>,
-    layers: Vec<String>,
+    pub(crate) repo_tags: Option<Vec<String>>,
+    pub(crate) layers: Vec<String>,
 }
 
-fn blob_path(d: &str) -> String {
+pub(crate) fn blob_path(d: &str) -> String {
     format!("blobs/sha256/{}", d.strip_prefix("sha256:").unwrap_or(d))
 }
 
-fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, path: &str, data: &[u8]) -> Result<(), ImageError> {
+pub(crate) fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, path: &str, data: &[u8]) -> Result<(), ImageError> {
     let mut h = tar::Header::new_gnu();
     h.set_size(data.len() as u64);
     h.set_mode(0o644);
@@ -61,110 +57,6 @@ fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, path: &str, data: &[u8]) ->
 }
 
 impl ImageStore {
-    /// Writes `items` as an image archive to `out`.
-    pub fn save(&self, items: &[SaveItem], out: impl Write) -> Result<(), ImageError> {
-        let mut tar = tar::Builder::new(out);
-        let mut written: HashSet<String> = HashSet::new();
-        let mut legacy = Vec::new();
-        let mut index = Vec::new();
-        let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        for dir in ["blobs", "blobs/sha256"] {
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(tar::EntryType::Directory);
-            h.set_mode(0o755);
-            h.set_size(0);
-            tar.append_data(&mut h, dir, std::io::empty()).map_err(|e| ImageError::io(Path::new(dir), e))?;
-        }
-        for item in items {
-            let rec = &item.record;
-            let mut layer_paths = Vec::new();
-            for l in &rec.layers {
-                layer_paths.push(blob_path(&self.save_layer(&mut tar, l, &mut written)?));
-            }
-            for d in [&rec.id, &rec.manifest_digest] {
-                if !written.insert(d.clone()) {
-                    continue;
-                }
-                let digest = Digest::parse(d).map_err(|e| ImageError::Invalid(e.to_string()))?;
-                let path = self.content().path(&digest);
-                let mut f = self.content().open_blob(&digest)?;
-                tar.append_file(blob_path(d), &mut f).map_err(|e| ImageError::io(&path, e))?;
-            }
-            let tags: Vec<String> = item.tags.iter().map(|t| t.familiar()).collect();
-            legacy.push(LegacyEntry { config: blob_path(&rec.id), repo_tags: Some(tags.clone()), layers: layer_paths });
-            let manifest_size = self
-                .content()
-                .path(&Digest::parse(&rec.manifest_digest).map_err(|e| ImageError::Invalid(e.to_string()))?)
-                .metadata()
-                .map(|m| m.len())
-                .unwrap_or(0);
-            let refs: Vec<Option<&Reference>> = if item.tags.is_empty() { vec![None] } else { item.tags.iter().map(Some).collect() };
-            for r in refs {
-                let annotations = r.map(|r| {
-                    let mut a = BTreeMap::new();
-                    a.insert("io.containerd.image.name".to_string(), r.to_string());
-                    a.insert("org.opencontainers.image.ref.name".to_string(), r.tag.clone().unwrap_or_default());
-                    a
-                });
-                index.push(Descriptor {
-                    media_type: MEDIA_OCI_MANIFEST.into(),
-                    digest: rec.manifest_digest.clone(),
-                    size: manifest_size,
-                    annotations,
-                    platform: None,
-                });
-            }
-            for t in &item.tags {
-                repositories
-                    .entry(t.familiar_repository())
-                    .or_default()
-                    .insert(t.tag.clone().unwrap_or_default(), rec.id.trim_start_matches("sha256:").to_string());
-            }
-        }
-        let idx = Index { schema_version: 2, media_type: Some(MEDIA_OCI_INDEX.into()), manifests: index };
-        append_bytes(&mut tar, "index.json", &to_json(&idx)?)?;
-        append_bytes(&mut tar, "manifest.json", &to_json(&legacy)?)?;
-        append_bytes(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-        append_bytes(&mut tar, "repositories", &to_json(&repositories)?)?;
-        tar.into_inner().map_err(|e| ImageError::io(Path::new("archive"), e))?.flush().map_err(|e| ImageError::io(Path::new("archive"), e))?;
-        Ok(())
-    }
-
-    /// Writes one layer's blob into the archive unless already written; returns the digest it
-    /// is stored under: its stored blob, or else its tar rebuilt from the unpacked layer
-    /// (named by the diff id).
-    fn save_layer<W: Write>(&self, tar: &mut tar::Builder<W>, l: &LayerRecord, written: &mut HashSet<String>) -> Result<String, ImageError> {
-        let blob = Digest::parse(&l.blob).map_err(|e| ImageError::Invalid(e.to_string()))?;
-        if self.content().contains(&blob) {
-            if written.insert(l.blob.clone()) {
-                let path = self.content().path(&blob);
-                let mut f = self.content().open_blob(&blob)?;
-                tar.append_file(blob_path(&l.blob), &mut f).map_err(|e| ImageError::io(&path, e))?;
-            }
-            return Ok(l.blob.clone());
-        }
-        let chain = Digest::parse(&l.chain_id).map_err(|e| ImageError::Invalid(e.to_string()))?;
-        if written.insert(l.diff_id.clone()) {
-            let info = self.layers().info(&chain)?;
-            let path = blob_path(&l.diff_id);
-            let io_err = |e| ImageError::io(Path::new(&path), e);
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_mode(0o644);
-            h.set_size(info.size);
-            h.set_path(&path).map_err(io_err)?;
-            h.set_cksum();
-            // Straight into the archive: the rebuilt tar is checked against the diff id as it
-            // goes, and a mismatch fails the save (the archive is then cut short).
-            let out = tar.get_mut();
-            out.write_all(h.as_bytes()).map_err(io_err)?;
-            let size = self.layers().write_tar(&chain, &mut *out)?;
-            let pad = (512 - size % 512) % 512;
-            out.write_all(&[0u8; 512][..pad as usize]).map_err(io_err)?;
-        }
-        Ok(l.diff_id.clone())
-    }
-
     /// Loads every image of an archive (docker-archive or OCI layout) read from `input`.
     ///
     /// The archive is read once, as it streams in: every entry that looks like a layer tar is
@@ -487,6 +379,6 @@ fn oci_manifest(streamed: &Streamed, desc: &Descriptor, depth: u8) -> Result<Man
 
 type LoadEntry = (String, Vec<String>, Vec<String>, Option<Digest>);
 
-fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, ImageError> {
+pub(crate) fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, ImageError> {
     serde_json::to_vec(v).map_err(|e| ImageError::Invalid(e.to_string()))
 }

@@ -4,7 +4,8 @@
 //! - [`layers`]: layers unpacked once (`layers/<chain-id>/diff`) and stacked with overlayfs.
 //! - [`store`]: image records and tags in the metadata database ([`meta`]).
 //! - [`reference`]: Docker's name normalisation; [`config`] and [`manifest`]: the formats.
-//! - [`import`], [`archive`] (save/load), [`commit`]: the ways images are made.
+//! - [`import`], [`archive`] (load), [`save`], [`commit`]: the ways images are made and leave;
+//!   [`layer_tar`]: where a layer's tar comes from when it leaves the store.
 //!
 //! Invariants: a digest is always recomputed, never trusted; nothing half-written is ever
 //! visible under its final name; unpacking never writes outside the layer dir (berth-archive).
@@ -16,11 +17,13 @@ pub mod content;
 pub mod digest;
 pub mod error;
 pub mod import;
+pub mod layer_tar;
 pub mod layers;
 pub mod manifest;
 pub mod meta;
 pub mod mount;
 pub mod reference;
+pub mod save;
 pub mod store;
 
 pub use digest::Digest;

@@ -258,7 +258,9 @@ impl ImageStore {
                 keep_chains.insert(l.chain_id.clone());
             }
         }
-        for d in [&rec.id, &rec.manifest_digest].into_iter().chain(rec.layers.iter().map(|l| &l.blob)) {
+        // A blob named by a layer's diff id may be stored besides its own (archived again for a
+        // save or push, see `layer_tar`): it goes with the last image of that layer.
+        for d in [&rec.id, &rec.manifest_digest].into_iter().chain(rec.layers.iter().flat_map(|l| [&l.blob, &l.diff_id])) {
             if !keep_blobs.contains(d) {
                 if let Ok(d) = Digest::parse(d) {
                     self.content.remove(&d);
@@ -307,8 +309,8 @@ impl ImageStore {
 
 fn get_in<T: serde::de::DeserializeOwned>(txn: &redb::WriteTransaction, table: Table, key: &str) -> Result<Option<T>, ImageError> {
     use redb::ReadableTable;
-    let t = txn.open_table(table).map_err(|e| crate::meta::MetaError::from(e))?;
-    let v = t.get(key).map_err(|e| crate::meta::MetaError::from(e))?;
+    let t = txn.open_table(table).map_err(crate::meta::MetaError::from)?;
+    let v = t.get(key).map_err(crate::meta::MetaError::from)?;
     match v {
         Some(v) => serde_json::from_slice(v.value()).map(Some).map_err(|e| ImageError::Invalid(format!("corrupt record {key}: {e}"))),
         None => Ok(None),

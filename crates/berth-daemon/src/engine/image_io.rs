@@ -7,6 +7,7 @@ use berth_api::types::ContainerConfig;
 use berth_archive::{TarOptions, WhiteoutMode};
 use berth_image::archive::{Loaded, SaveItem};
 use berth_image::config::{History, RunDefaults};
+use berth_image::save::SavePlan;
 use berth_image::{Digest, Reference};
 
 use super::record::ContainerDirs;
@@ -109,9 +110,16 @@ impl Engine {
         Ok(items)
     }
 
-    /// Writes an archive of `items` (blocking).
-    pub fn save_blocking(&self, items: &[SaveItem], out: impl Write) -> Result<(), EngineError> {
-        Ok(self.images.save(items, out)?)
+    /// What saving the images `names` name writes (blocking: a layer may be archived again to
+    /// find its bytes); an image that cannot be saved is an error here, before any byte.
+    pub fn save_plan(&self, names: &[String]) -> Result<SavePlan, EngineError> {
+        let items = self.save_items(names)?;
+        Ok(self.images.plan_save(items)?)
+    }
+
+    /// Writes the archive of `plan` (blocking).
+    pub fn save_blocking(&self, plan: &SavePlan, out: impl Write) -> Result<(), EngineError> {
+        Ok(self.images.save(plan, out)?)
     }
 
     /// Loads an archive (blocking).

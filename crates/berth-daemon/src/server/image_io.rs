@@ -19,17 +19,20 @@ use crate::engine::image_io::CommitRequest;
 use crate::engine::Engine;
 use crate::error::EngineError;
 
+/// What a streamed archive body carries: chunks, or the error that cuts it short.
+type Chunk = Result<Bytes, std::io::Error>;
+
 /// A blocking writer feeding a response body, in chunks.
 pub struct ChannelWriter {
-    tx: tokio::sync::mpsc::Sender<Bytes>,
+    tx: tokio::sync::mpsc::Sender<Chunk>,
     buf: Vec<u8>,
 }
 
 const CHUNK: usize = 256 * 1024;
 
 impl ChannelWriter {
-    /// A writer and the receiving end for [`stream_response`].
-    pub fn new() -> (Self, tokio::sync::mpsc::Receiver<Bytes>) {
+    /// A writer and the receiving end for [`archive_response`].
+    pub fn new() -> (Self, tokio::sync::mpsc::Receiver<Chunk>) {
         let (tx, rx) = tokio::sync::mpsc::channel(8);
         (Self { tx, buf: Vec::with_capacity(CHUNK) }, rx)
     }
@@ -39,7 +42,14 @@ impl ChannelWriter {
             return Ok(());
         }
         let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
-        self.tx.blocking_send(chunk).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
+    }
+
+    /// Ends the body with an error after what was written: the response is aborted (no
+    /// final chunk), so clients see a failed download rather than a short archive.
+    fn fail(mut self, e: &EngineError) {
+        let _ = self.send();
+        let _ = self.tx.blocking_send(Err(std::io::Error::other(e.to_string())));
     }
 }
 
@@ -62,32 +72,43 @@ impl Drop for ChannelWriter {
     }
 }
 
-/// Streams what `produce` writes as a tar response; a failure after the first byte can only
-/// cut the stream short (which clients report as a truncated archive).
+/// Streams what `produce` writes as a tar response; a failure after the first byte aborts the
+/// response, which clients report as a failed download.
 fn tar_stream(engine: AppState, produce: impl FnOnce(&Engine, &mut ChannelWriter) -> Result<(), EngineError> + Send + 'static) -> Response {
     let (mut writer, rx) = ChannelWriter::new();
     tokio::task::spawn_blocking(move || {
         if let Err(e) = produce(&engine, &mut writer) {
             tracing::warn!("archive stream failed: {e}");
+            writer.fail(&e);
         }
     });
-    stream_response(rx, "application/x-tar")
+    archive_response(rx)
+}
+
+/// A tar response fed by a [`ChannelWriter`].
+fn archive_response(rx: tokio::sync::mpsc::Receiver<Chunk>) -> Response {
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let mut r = Response::new(axum::body::Body::from_stream(stream));
+    r.headers_mut().insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/x-tar"));
+    r
 }
 
 /// `GET /images/get?names=…`.
 pub async fn save(State(engine): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
     let names = Query::parse(raw.as_deref()).all("names");
-    save_names(engine, names)
+    save_names(engine, names).await
 }
 
-/// Saves the named images (also `GET /images/{name}/get`). Names are resolved before the
-/// response starts, so an unknown image is a clean 404.
-pub fn save_names(engine: AppState, names: Vec<String>) -> ApiResult<Response> {
+/// Saves the named images (also `GET /images/{name}/get`). Names are resolved, and the bytes
+/// of every layer found, before the response starts, so an unknown image is a clean 404 and
+/// an image that cannot be saved a clean error.
+pub async fn save_names(engine: AppState, names: Vec<String>) -> ApiResult<Response> {
     if names.is_empty() {
         return Err(EngineError::Invalid("no images to save".into()).into());
     }
-    let items = engine.save_items(&names)?;
-    Ok(tar_stream(engine, move |e, w| e.save_blocking(&items, w)))
+    let eng = engine.clone();
+    let plan = Engine::blocking(move || eng.save_plan(&names)).await?;
+    Ok(tar_stream(engine, move |e, w| e.save_blocking(&plan, w)))
 }
 
 /// `POST /images/load`.

@@ -119,7 +119,7 @@ pub async fn get_by_name(State(engine): State<AppState>, Path(rest): Path<String
     match split_action(&rest, &["json", "history", "get"]) {
         Some((name, "json")) => Ok(ok(&engine.inspect_image(name)?)),
         Some((name, "history")) => Ok(ok(&engine.image_history(name)?)),
-        Some((name, "get")) => super::image_io::save_names(engine, vec![name.to_string()]),
+        Some((name, "get")) => super::image_io::save_names(engine, vec![name.to_string()]).await,
         _ => Err(ApiError(EngineError::NotFound("page not found".into()))),
     }
 }

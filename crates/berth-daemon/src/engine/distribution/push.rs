@@ -8,7 +8,7 @@
 //! with the image, byte for byte, unless a layer's blob is not in the store (the layer was
 //! `Already exists` when pulled, or its image was removed), in which case another stored blob
 //! of the same diff id, or else the layer's tar rebuilt from its unpacked tree (same diff id,
-//! uncompressed), is pushed and a new manifest is written, as dockerd does when it has to
+//! uncompressed; see `berth_image::layer_tar` for layers from before split records), is pushed and a new manifest is written, as dockerd does when it has to
 //! recompress: Docker schema2 when every layer has a Docker media type, OCI otherwise. Pulled
 //! uncompressed layers keep no blob at all: their tar is rebuilt, byte for byte, so their
 //! manifest is unchanged.
@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use berth_image::layer_tar::LayerBytes;
 use berth_image::manifest::{
     Descriptor, Manifest, MEDIA_DOCKER_CONFIG, MEDIA_DOCKER_LAYER, MEDIA_DOCKER_LAYER_GZIP, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_CONFIG, MEDIA_OCI_LAYER,
     MEDIA_OCI_LAYER_GZIP, MEDIA_OCI_MANIFEST,
@@ -161,23 +162,16 @@ impl Engine {
                 out.push(PushBlob { sources, digest, size, media_type: layer.media_type.clone(), id, from: BlobSource::Content });
                 continue;
             }
-            let chain = Digest::parse(&l.chain_id).map_err(|e| EngineError::Invalid(format!("image {}: {e}", rec.id)))?;
-            let info = self.images.layers().info(&chain).ok().filter(|i| i.rebuildable).ok_or_else(|| {
-                EngineError::NotFound(format!(
-                    "layer {} of image {} has no blob in this daemon's store: pull it again or rebuild it to push",
-                    l.diff_id, rec.id
-                ))
-            })?;
-            let media_type = if l.media_type.starts_with("application/vnd.docker.") { MEDIA_DOCKER_LAYER } else { MEDIA_OCI_LAYER };
-            substituted |= l.blob != l.diff_id || l.media_type != media_type;
-            out.push(PushBlob {
-                sources: sources.get(info.diff_id.as_str()).cloned().unwrap_or_default(),
-                digest: info.diff_id,
-                size: info.size,
-                media_type: media_type.to_string(),
-                id,
-                from: BlobSource::Layer(chain),
-            });
+            // Rebuilt from the layer, or (a layer from before split records) archived again when
+            // that gives the same bytes; otherwise an error naming the layer and what to do.
+            let t = self.images.layer_tar(l, &all).map_err(|e| EngineError::NotFound(format!("image {}: {e}", rec.id)))?;
+            substituted |= t.digest.as_str() != l.blob || t.media_type != l.media_type;
+            let from = match t.bytes {
+                LayerBytes::Blob => BlobSource::Content,
+                LayerBytes::Rebuilt(chain) => BlobSource::Layer(chain),
+            };
+            let sources = sources.get(t.digest.as_str()).cloned().unwrap_or_default();
+            out.push(PushBlob { sources, digest: t.digest, size: t.size, media_type: t.media_type, id, from });
         }
         Ok((out, substituted))
     }
