@@ -257,6 +257,7 @@ fn validate_host_config(hc: &HostConfig) -> Result<(), EngineError> {
     for cap in hc.cap_add.iter().chain(&hc.cap_drop) {
         berth_runtime::spec::normalize_capability(cap).map_err(|_| EngineError::Invalid(format!("invalid capability: {cap}")))?;
     }
+    berth_runtime::spec::parse_security_opts(&hc.security_opt).map_err(|e| EngineError::Invalid(e.to_string()))?;
     // Network modes, endpoints and ports are checked against the networks by `plan_networking`.
     Ok(())
 }

@@ -143,6 +143,8 @@ impl Engine {
         }
         let mut args = vec![rec.path.clone()];
         args.extend(rec.args.iter().cloned());
+        // Checked at create too; read again here for the container's own options.
+        let security = berth_runtime::spec::parse_security_opts(&hc.security_opt).map_err(|e| EngineError::Invalid(e.to_string()))?;
         let cfg = RuntimeConfig {
             args,
             env,
@@ -158,8 +160,9 @@ impl Engine {
             cap_add: hc.cap_add.clone(),
             cap_drop: hc.cap_drop.clone(),
             privileged: hc.privileged,
-            no_new_privileges: hc.security_opt.iter().any(|o| o == "no-new-privileges" || o == "no-new-privileges:true" || o == "no-new-privileges=true"),
-            seccomp_unconfined: hc.security_opt.iter().any(|o| o == "seccomp=unconfined" || o == "seccomp:unconfined"),
+            no_new_privileges: security.no_new_privileges,
+            seccomp: security.seccomp,
+            unconfined_system_paths: security.unconfined_system_paths,
             network: self.network_namespace(rec),
             cgroups_path: format!("{}/{}", self.config.cgroup_parent.trim_end_matches('/'), rec.id),
             oom_score_adj: (hc.oom_score_adj != 0).then_some(hc.oom_score_adj as i32),

@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
+use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
@@ -13,6 +14,8 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::conn::{Conn, Role};
+use super::exec_seccomp;
+use super::executor::BerthExecutor;
 use super::logfile::{JsonLog, Stream};
 use super::process::{Output, Process, ReadOutcome, STDIN_HIGH_WATER};
 use super::stdio::{self, ConsoleSocket};
@@ -448,7 +451,15 @@ impl Shim {
         if self.execs.contains_key(id) {
             return Err(format!("exec {id} already running"));
         }
-        let base = builder(&self.id, &self.layout)?;
+        let prepared = exec_seccomp::prepare(&self.layout.config(), process)?;
+        let base = builder(&self.id, &self.layout)?.with_executor(BerthExecutor { seccomp: prepared.seccomp.clone() });
+        let result = self.build_exec(base, id, &prepared.process, tty, stdin);
+        prepared.cleanup(process);
+        result
+    }
+
+    /// Builds the exec'd process with `base`: a tty through a console socket, else pipes.
+    fn build_exec(&mut self, base: ContainerBuilder, id: &str, process: &std::path::Path, tty: bool, stdin: bool) -> Result<Process, String> {
         if tty {
             let console = ConsoleSocket::bind(&self.layout.console_socket(&format!("e{}", &id[..id.len().min(12)]))).map_err(|e| e.to_string())?;
             let pid = base

@@ -14,6 +14,7 @@
 pub mod cgroup_sweep;
 mod conn;
 mod event_loop;
+mod exec_seccomp;
 mod executor;
 mod logfile;
 mod process;
@@ -111,7 +112,7 @@ fn cleanup_failed(id: &str, layout: &ShimLayout) {
 /// A libcontainer builder for container `id` with our executor and state root.
 fn builder(id: &str, layout: &ShimLayout) -> Result<ContainerBuilder, String> {
     ContainerBuilder::new(id.to_string(), SyscallType::default())
-        .with_executor(executor::BerthExecutor)
+        .with_executor(executor::BerthExecutor::default())
         .with_root_path(layout.runtime_root())
         .map_err(|e| error_chain(&e))
 }

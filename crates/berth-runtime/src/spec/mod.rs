@@ -5,7 +5,8 @@
 //! spec libcontainer reads, adding Docker's security defaults. It touches nothing on the host.
 
 mod defaults;
-mod seccomp;
+pub mod seccomp;
+mod security_opt;
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +14,8 @@ use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
 
 pub use defaults::{default_capabilities, DEFAULT_PATH};
+pub use seccomp::Seccomp;
+pub use security_opt::{parse_security_opts, SecurityOptError, SecurityOptions};
 
 /// Why a spec could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +86,9 @@ pub struct RuntimeConfig {
     pub cap_drop: Vec<String>,
     pub privileged: bool,
     pub no_new_privileges: bool,
-    pub seccomp_unconfined: bool,
+    pub seccomp: Seccomp,
+    /// `systempaths=unconfined`: no masked or read-only paths.
+    pub unconfined_system_paths: bool,
     pub network: NetworkNamespace,
     /// Absolute cgroup path, e.g. `/berth/<id>`.
     pub cgroups_path: String,
@@ -161,10 +166,12 @@ pub fn build(cfg: &RuntimeConfig) -> Result<Spec, SpecError> {
         "sysctl": cfg.sysctls.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
     });
     if !cfg.privileged {
-        linux["maskedPaths"] = json!(defaults::MASKED_PATHS);
-        linux["readonlyPaths"] = json!(defaults::READONLY_PATHS);
-        if !cfg.seccomp_unconfined {
-            linux["seccomp"] = seccomp::default_profile(&caps);
+        if !cfg.unconfined_system_paths {
+            linux["maskedPaths"] = json!(defaults::MASKED_PATHS);
+            linux["readonlyPaths"] = json!(defaults::READONLY_PATHS);
+        }
+        if let Some(filter) = seccomp::for_container(&cfg.seccomp, &caps) {
+            linux["seccomp"] = filter;
         }
     }
     let spec = json!({
@@ -292,6 +299,20 @@ mod tests {
         let spec = build(&cfg).unwrap();
         assert!(spec.linux().as_ref().unwrap().seccomp().is_none());
         assert!(effective_capabilities(&cfg).unwrap().contains(&"CAP_SYS_ADMIN".to_string()));
+    }
+
+    #[test]
+    fn security_options_shape_the_spec() {
+        let mut cfg = base();
+        let opts = parse_security_opts(&[r#"seccomp={"defaultAction":"SCMP_ACT_LOG"}"#.to_string(), "systempaths=unconfined".to_string()]).unwrap();
+        cfg.seccomp = opts.seccomp;
+        cfg.unconfined_system_paths = opts.unconfined_system_paths;
+        let spec = build(&cfg).unwrap();
+        let linux = spec.linux().as_ref().unwrap();
+        assert_eq!(linux.seccomp().as_ref().unwrap().default_action(), oci_spec::runtime::LinuxSeccompAction::ScmpActLog);
+        assert!(linux.masked_paths().is_none());
+        cfg.seccomp = Seccomp::Unconfined;
+        assert!(build(&cfg).unwrap().linux().as_ref().unwrap().seccomp().is_none());
     }
 
     #[test]
