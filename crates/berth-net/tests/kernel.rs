@@ -50,6 +50,9 @@ fn bridge_and_veth_on_the_real_kernel() {
         let link = host.link(&name).unwrap().unwrap();
         assert_eq!(link.kind.as_deref(), Some("bridge"));
         assert!(tag.owns(link.alias.as_deref()));
+        // The by-name lookup answers what a full dump says, and nothing for a missing name.
+        assert_eq!(Some(&link), host.links().unwrap().iter().find(|l| l.name == name));
+        assert_eq!(host.link(&format!("{name}x")).unwrap(), None);
         assert!(host.addresses().unwrap().iter().any(|a| a.index == link.index && a.ip == gateway));
 
         let veth = VethSpec {

@@ -132,6 +132,21 @@ impl Netlink for NetlinkSocket {
             .collect())
     }
 
+    /// Asks the kernel for the one interface by name instead of dumping them all: with a veth per
+    /// container, a dump (and parsing every answer) made each lookup cost O(containers).
+    fn link(&mut self, name: &str) -> NlResult<Option<Link>> {
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        match self.exchange(RouteNetlinkMessage::GetLink(msg), NLM_F_ACK) {
+            Ok(answers) => Ok(answers.into_iter().find_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => Some(parse_link(l)),
+                _ => None,
+            })),
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => Ok(None),
+            Err(e) => Err(NetlinkError::new(format!("find interface {name}"), e)),
+        }
+    }
+
     fn add_bridge(&mut self, name: &str) -> NlResult<()> {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
