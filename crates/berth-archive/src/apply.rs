@@ -358,7 +358,7 @@ impl<'o, 's> Applier<'o, 's> {
             let ino = nix::sys::stat::fstat(file.as_raw_fd()).map_err(|e| io_err(shown, "stat file")(e.into()))?.st_ino;
             split.borrow_mut().file(entry.raw_file_position(), expected, rel.as_bytes(), ino);
         }
-        let written = copy_data(entry, &mut file, &mut self.buf, self.durable.is_some(), shown)?;
+        let written = copy_data(entry, &mut file, &mut self.buf, self.durable.as_mut(), shown)?;
         if !sparse && written != expected {
             return Err(invalid(shown, format!("truncated data: {written} of {expected} bytes")));
         }
@@ -479,19 +479,20 @@ fn link_target<R: Read>(entry: &tar::Entry<'_, R>, rel: &RelPath, shown: &str) -
 }
 
 /// Copies an entry's data into `file` through `buf`; returns the byte count.
-/// With `kick`, writeback of what was written starts every [`KICK_EVERY`]
-/// bytes and at the end, so a later `fsync` has little left to wait for.
-fn copy_data(src: &mut impl Read, file: &mut File, buf: &mut [u8], kick: bool, shown: &str) -> Result<u64, ApplyError> {
+/// With `durable`, writeback of what was written starts every [`KICK_EVERY`]
+/// bytes and at the end, and data is flushed behind the writer (see
+/// [`Durable::wrote_bytes`]), so a later `fsync` has little left to wait for.
+fn copy_data(src: &mut impl Read, file: &mut File, buf: &mut [u8], mut durable: Option<&mut Durable>, shown: &str) -> Result<u64, ApplyError> {
     let mut total = 0u64;
     let mut kicked = 0u64;
     loop {
-        if kick && total - kicked >= KICK_EVERY {
+        if durable.is_some() && total - kicked >= KICK_EVERY {
             Durable::kick(file.as_fd(), kicked, total - kicked);
             kicked = total;
         }
         let n = match src.read(buf) {
             Ok(0) => {
-                if kick && total > kicked {
+                if durable.is_some() && total > kicked {
                     Durable::kick(file.as_fd(), kicked, total - kicked);
                 }
                 return Ok(total);
@@ -502,6 +503,9 @@ fn copy_data(src: &mut impl Read, file: &mut File, buf: &mut [u8], kick: bool, s
         };
         file.write_all(&buf[..n]).map_err(io_err(shown, "write file"))?;
         total += n as u64;
+        if let Some(d) = durable.as_deref_mut() {
+            d.wrote_bytes(file, n as u64);
+        }
     }
 }
 
