@@ -66,9 +66,11 @@ impl Shim {
         let mut settings = args.log_settings.clone();
         settings.path = args.log.clone();
         let log = if settings.enabled() { Some(JsonLog::with_settings(&settings).map_err(|e| format!("open log: {e}"))?) } else { None };
+        let executor = BerthExecutor { seccomp: exec_seccomp::prepare_init(&layout.config())? };
         let (container, stdio) = if args.tty {
             let console = ConsoleSocket::bind(&layout.console_socket("init")).map_err(|e| e.to_string())?;
             let container = builder(&args.id, &layout)?
+                .with_executor(executor)
                 .with_console_socket(Some(console.path()))
                 .as_init(layout.dir())
                 .with_systemd(false)
@@ -79,6 +81,7 @@ impl Shim {
         } else {
             let (child, mut shim_io) = stdio::pipes(args.stdin).map_err(|e| e.to_string())?;
             let container = builder(&args.id, &layout)?
+                .with_executor(executor)
                 .with_stdin(child.stdin)
                 .with_stdout(child.stdout)
                 .with_stderr(child.stderr)

@@ -15,11 +15,96 @@ use serde_json::Value;
 
 const SYS_ADMIN: &str = "CAP_SYS_ADMIN";
 
-/// The filter an exec'd process must load, and whether it holds CAP_SYS_ADMIN only for that.
+/// The filter a process must load before `execve`, and whether it holds CAP_SYS_ADMIN only for
+/// that.
 #[derive(Debug, Clone)]
 pub struct ExecSeccomp {
     pub filter: LinuxSeccomp,
+    /// The filter compiled ahead (see `seccomp_bpf`); libcontainer compiles it otherwise.
+    pub bpf: Option<Vec<u8>>,
     pub drop_admin: bool,
+}
+
+/// Where the container's filter is kept once the shim has taken it out of `config.json`.
+const FILTER_FILE: &str = "seccomp.json";
+
+/// Where compiled programs are cached: beside the containers' runtime dirs in the exec root.
+fn cache_dir(config: &Path) -> PathBuf {
+    // config.json sits in <exec root>/c/<id>/; a bundle anywhere else keeps its own cache.
+    let bundle = config.parent().unwrap_or(Path::new("."));
+    match bundle.parent() {
+        Some(c) if c.file_name().is_some_and(|n| n == "c") => c.parent().unwrap_or(c).join("seccomp"),
+        _ => bundle.join("seccomp-cache"),
+    }
+}
+
+/// The compiled program for `filter`, when it can be compiled ahead.
+fn program(filter: &LinuxSeccomp, config: &Path) -> Option<Vec<u8>> {
+    if !super::seccomp_bpf::precompilable(filter) {
+        return None;
+    }
+    match super::seccomp_bpf::compiled(filter, &cache_dir(config)) {
+        Ok(bpf) => Some(bpf),
+        Err(e) => {
+            tracing::warn!("seccomp program not compiled ahead, libcontainer will: {e}");
+            None
+        }
+    }
+}
+
+/// Grants CAP_SYS_ADMIN in the effective and permitted sets of `process` (a spec's process
+/// object) unless it can load a filter already; returns whether it was lent.
+fn lend_admin(process: &mut Value) -> bool {
+    let nnp = process["noNewPrivileges"] == Value::Bool(true);
+    let caps = &process["capabilities"];
+    if nnp || (holds(caps, "effective") && holds(caps, "permitted")) {
+        return false;
+    }
+    for set in ["effective", "permitted"] {
+        match process["capabilities"][set].as_array_mut() {
+            Some(list) => {
+                if !list.iter().any(|c| c == SYS_ADMIN) {
+                    list.push(SYS_ADMIN.into());
+                }
+            }
+            None => process["capabilities"][set] = Value::Array(vec![SYS_ADMIN.into()]),
+        }
+    }
+    true
+}
+
+/// For the container's init: when its filter can be compiled ahead, takes the filter out of
+/// `config.json` (so libcontainer does not compile it again), keeps it in `seccomp.json` for
+/// later execs, lends the process CAP_SYS_ADMIN to load it if needed, and returns what the
+/// executor loads. `None` leaves the spec to libcontainer.
+pub fn prepare_init(config: &Path) -> Result<Option<ExecSeccomp>, String> {
+    let mut spec = read_json(config)?;
+    let Some(raw) = spec.pointer("/linux/seccomp").filter(|v| !v.is_null()).cloned() else { return Ok(None) };
+    let filter: LinuxSeccomp = serde_json::from_value(raw.clone()).map_err(|e| format!("seccomp filter in {}: {e}", config.display()))?;
+    let Some(bpf) = program(&filter, config) else { return Ok(None) };
+    let kept = config.with_file_name(FILTER_FILE);
+    let body = serde_json::to_vec(&raw).map_err(|e| e.to_string())?;
+    crate::status::write_runtime(&kept, &body).map_err(|e| format!("write {}: {e}", kept.display()))?;
+    if let Some(linux) = spec.get_mut("linux").and_then(Value::as_object_mut) {
+        linux.remove("seccomp");
+    }
+    let drop_admin = lend_admin(&mut spec["process"]);
+    let body = serde_json::to_vec(&spec).map_err(|e| e.to_string())?;
+    crate::status::write_runtime(config, &body).map_err(|e| format!("write {}: {e}", config.display()))?;
+    Ok(Some(ExecSeccomp { filter, bpf: Some(bpf), drop_admin }))
+}
+
+/// The container's filter: in `config.json`, or kept aside by [`prepare_init`].
+fn container_filter(config: &Path) -> Result<Option<Value>, String> {
+    let spec = read_json(config)?;
+    if let Some(raw) = spec.pointer("/linux/seccomp").filter(|v| !v.is_null()) {
+        return Ok(Some(raw.clone()));
+    }
+    let kept = config.with_file_name(FILTER_FILE);
+    if kept.exists() {
+        return read_json(&kept).map(Some);
+    }
+    Ok(None)
 }
 
 /// The process file to hand libcontainer and the filter for the executor.
@@ -49,32 +134,20 @@ fn holds(caps: &Value, set: &str) -> bool {
 /// Reads the container's filter from its spec (`config`) and, when the exec'd `process` needs
 /// CAP_SYS_ADMIN to load it, writes a copy of the process file that grants it.
 pub fn prepare(config: &Path, process: &Path) -> Result<Prepared, String> {
-    let spec = read_json(config)?;
-    let Some(filter) = spec.pointer("/linux/seccomp").filter(|v| !v.is_null()) else {
+    let Some(raw) = container_filter(config)? else {
         return Ok(Prepared { process: process.to_path_buf(), seccomp: None });
     };
-    let filter: LinuxSeccomp = serde_json::from_value(filter.clone()).map_err(|e| format!("seccomp filter in {}: {e}", config.display()))?;
+    let filter: LinuxSeccomp = serde_json::from_value(raw).map_err(|e| format!("seccomp filter in {}: {e}", config.display()))?;
+    let bpf = program(&filter, config);
     let mut proc_spec = read_json(process)?;
-    let nnp = proc_spec["noNewPrivileges"] == Value::Bool(true);
-    let caps = &proc_spec["capabilities"];
-    if nnp || (holds(caps, "effective") && holds(caps, "permitted")) {
-        return Ok(Prepared { process: process.to_path_buf(), seccomp: Some(ExecSeccomp { filter, drop_admin: false }) });
-    }
-    for set in ["effective", "permitted"] {
-        match proc_spec["capabilities"][set].as_array_mut() {
-            Some(list) => {
-                if !list.iter().any(|c| c == SYS_ADMIN) {
-                    list.push(SYS_ADMIN.into());
-                }
-            }
-            None => proc_spec["capabilities"][set] = Value::Array(vec![SYS_ADMIN.into()]),
-        }
+    if !lend_admin(&mut proc_spec) {
+        return Ok(Prepared { process: process.to_path_buf(), seccomp: Some(ExecSeccomp { filter, bpf, drop_admin: false }) });
     }
     let name = process.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let path = process.with_file_name(format!("{name}.seccomp"));
     let body = serde_json::to_vec(&proc_spec).map_err(|e| e.to_string())?;
     crate::status::write_runtime(&path, &body).map_err(|e| format!("write {}: {e}", path.display()))?;
-    Ok(Prepared { process: path, seccomp: Some(ExecSeccomp { filter, drop_admin: true }) })
+    Ok(Prepared { process: path, seccomp: Some(ExecSeccomp { filter, bpf, drop_admin: true }) })
 }
 
 #[cfg(test)]

@@ -62,7 +62,12 @@ impl Executor for BerthExecutor {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
         if let Some(s) = &self.seccomp {
-            libcontainer::seccomp::initialize_seccomp(&s.filter).map_err(|e| ExecutorError::Other(format!("load seccomp filter: {e}")))?;
+            match &s.bpf {
+                Some(bpf) => super::seccomp_bpf::load(bpf).map_err(|e| ExecutorError::Other(format!("load seccomp program: {e}")))?,
+                None => {
+                    libcontainer::seccomp::initialize_seccomp(&s.filter).map_err(|e| ExecutorError::Other(format!("load seccomp filter: {e}")))?;
+                }
+            }
             // execve drops the lent capability anyway (it is in no set that survives it), so a
             // profile that refuses capset only leaves it until then.
             if s.drop_admin {

@@ -19,6 +19,7 @@ mod executor;
 mod logfile;
 mod process;
 pub mod rotate;
+mod seccomp_bpf;
 mod stdio;
 
 use std::io::Write;
