@@ -225,7 +225,7 @@ impl Engine {
 
     /// Pushes one tagged image.
     async fn push_image(
-        &self,
+        self: &Arc<Self>,
         repo: &Repository,
         r: &Reference,
         tag: &str,
@@ -233,7 +233,10 @@ impl Engine {
         sources: &HashMap<String, Vec<String>>,
         progress: &Progress,
     ) -> Result<(), EngineError> {
-        let (blobs, substituted) = self.push_blobs(rec, sources)?;
+        // Finding a layer's bytes can mean archiving the layer again (layers from before split
+        // records): file system work, off the async workers.
+        let (this, rec_owned, sources_owned) = (self.clone(), rec.clone(), sources.clone());
+        let (blobs, substituted) = Self::blocking(move || this.push_blobs(&rec_owned, &sources_owned)).await?;
         self.push_layers(repo, &blobs, progress).await?;
         let config_size = self.push_config(repo, rec).await?;
         let stored = Digest::parse(&rec.manifest_digest).ok().and_then(|d| self.images.content().read(&d).ok());
