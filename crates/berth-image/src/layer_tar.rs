@@ -113,30 +113,8 @@ impl ImageStore {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::meta::MetaDb;
-
-    fn store() -> (tempfile::TempDir, ImageStore) {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let meta = Arc::new(MetaDb::open(&dir.path().join("db")).unwrap_or_else(|e| panic!("{e}")));
-        let store = ImageStore::open(&dir.path().join("root"), meta).unwrap_or_else(|e| panic!("{e}"));
-        (dir, store)
-    }
-
-    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        for (name, data) in files {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_mtime(1_700_000_000);
-            h.set_entry_type(tar::EntryType::Regular);
-            b.append_data(&mut h, name, *data).unwrap_or_else(|e| panic!("{e}"));
-        }
-        b.into_inner().unwrap_or_else(|e| panic!("{e}"))
-    }
+    use crate::test_util::{store, tar_of};
 
     fn no_split_record(store: &ImageStore, chain: &Digest) {
         let dir = store.layers().diff_dir(chain);

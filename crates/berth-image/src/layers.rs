@@ -496,30 +496,8 @@ impl<R: Read, F: FnMut(u64)> Read for CountingReader<R, F> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::meta::MetaDb;
-    use crate::store::ImageStore;
-
-    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        for (name, data) in files {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_entry_type(tar::EntryType::Regular);
-            b.append_data(&mut h, name, *data).unwrap_or_else(|e| panic!("{e}"));
-        }
-        b.into_inner().unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    fn store() -> (tempfile::TempDir, ImageStore) {
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let meta = Arc::new(MetaDb::open(&dir.path().join("db")).unwrap_or_else(|e| panic!("{e}")));
-        let store = ImageStore::open(&dir.path().join("root"), meta).unwrap_or_else(|e| panic!("{e}"));
-        (dir, store)
-    }
+    use crate::test_util::{store, tar_of};
 
     #[test]
     fn imported_layer_keeps_no_blob_and_gives_back_its_exact_tar() {

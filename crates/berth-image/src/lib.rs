@@ -25,6 +25,8 @@ pub mod mount;
 pub mod reference;
 pub mod save;
 pub mod store;
+#[cfg(test)]
+mod test_util;
 
 pub use digest::Digest;
 pub use error::ImageError;

@@ -220,26 +220,14 @@ impl ImageStore {
 mod tests {
     use std::collections::HashMap;
     use std::io::Read;
-    use std::sync::Arc;
 
     use super::*;
     use crate::manifest::MEDIA_OCI_LAYER_GZIP;
-    use crate::meta::MetaDb;
     use crate::store::LayerRecord;
-
-    fn open_store(dir: &Path) -> ImageStore {
-        let meta = Arc::new(MetaDb::open(&dir.join("db")).unwrap_or_else(|e| panic!("{e}")));
-        ImageStore::open(&dir.join("root"), meta).unwrap_or_else(|e| panic!("{e}"))
-    }
+    use crate::test_util::{open_store, tar_of};
 
     fn layer_tar(content: &[u8]) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_size(content.len() as u64);
-        h.set_mode(0o644);
-        h.set_entry_type(tar::EntryType::Regular);
-        b.append_data(&mut h, "hello.txt", content).unwrap_or_else(|e| panic!("{e}"));
-        b.into_inner().unwrap_or_else(|e| panic!("{e}"))
+        tar_of(&[("hello.txt", content)])
     }
 
     /// An image as a pull of a gzip layer leaves it: the compressed blob stored, the layer
