@@ -316,20 +316,8 @@ mod tests {
     use super::*;
 
     fn tar_with(entries: &[(&str, tar::EntryType, &str)]) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        for (name, kind, data) in entries {
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(*kind);
-            h.set_mode(0o644);
-            if *kind == tar::EntryType::Symlink || *kind == tar::EntryType::Link {
-                h.set_size(0);
-                b.append_link(&mut h, name, data).unwrap_or_default();
-            } else {
-                h.set_size(data.len() as u64);
-                b.append_data(&mut h, name, data.as_bytes()).unwrap_or_default();
-            }
-        }
-        b.into_inner().unwrap_or_default()
+        let entries: Vec<super::super::test_tar::Entry<'_>> = entries.iter().map(|(name, kind, data)| (*name, *kind, *data, 0o644)).collect();
+        super::super::test_tar::context_tar(&entries, 0)
     }
 
     fn file<'a>(idx: &'a ContextIndex, path: &str) -> Option<&'a Node> {

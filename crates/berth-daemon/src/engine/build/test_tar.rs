@@ -1,6 +1,6 @@
-//! Small build contexts for unit tests: a tar of directories, files and symlinks.
+//! Small build contexts for unit tests: a tar of directories, files, symlinks and hardlinks.
 
-/// One entry: path, kind, contents (the target for a symlink), mode.
+/// One entry: path, kind, contents (the target for a link), mode.
 pub type Entry<'a> = (&'a str, tar::EntryType, &'a str, u32);
 
 /// A tar of `entries`, every entry owned by `owner:owner` with a fixed mtime.
@@ -13,7 +13,7 @@ pub fn context_tar(entries: &[Entry<'_>], owner: u64) -> Vec<u8> {
         h.set_mtime(1_700_000_000);
         h.set_uid(owner);
         h.set_gid(owner);
-        if *kind == tar::EntryType::Symlink {
+        if *kind == tar::EntryType::Symlink || *kind == tar::EntryType::Link {
             h.set_size(0);
             b.append_link(&mut h, name, data).unwrap_or_default();
         } else {
