@@ -30,18 +30,7 @@ pub fn spawn_trimmer() {
         loop {
             tick.tick().await;
             // Trimming walks the arenas under their locks: not on a runtime worker.
-            let _ = tokio::task::spawn_blocking(trim).await;
+            let _ = tokio::task::spawn_blocking(berth_runtime::heap::release_free).await;
         }
     });
-}
-
-/// Hands free heap back to the kernel.
-#[allow(unsafe_code)]
-fn trim() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim has no preconditions; it only releases memory the allocator owns
-    // and does not use.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }

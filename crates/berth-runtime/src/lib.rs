@@ -16,6 +16,7 @@
 //! clones the calling process.
 
 pub mod client;
+pub mod heap;
 pub mod layout;
 pub mod protocol;
 pub mod seal;

@@ -70,7 +70,9 @@ pub fn run(args: ShimArgs) -> i32 {
         Ok(mut shim) => {
             announce(&Reply::Started { pid: shim.main_pid() });
             detach_stdout();
-            release_free_heap();
+            // The heap creating the container used (spec, seccomp filter, libcontainer state):
+            // the shim lives as long as its container, mostly asleep.
+            crate::heap::release_free();
             shim.run();
             0
         }
@@ -80,18 +82,6 @@ pub fn run(args: ShimArgs) -> i32 {
             announce(&Reply::Error { message });
             1
         }
-    }
-}
-
-/// Hands the heap that creating the container used (spec, seccomp filter, libcontainer state)
-/// back to the kernel: the shim lives as long as its container, mostly asleep.
-#[allow(unsafe_code)]
-fn release_free_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim has no preconditions; it only releases memory the allocator owns and
-    // does not use. The shim is single-threaded.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 
