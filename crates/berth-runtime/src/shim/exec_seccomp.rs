@@ -25,8 +25,8 @@ pub struct ExecSeccomp {
     pub drop_admin: bool,
 }
 
-/// Where the container's filter is kept once the shim has taken it out of `config.json`.
-const FILTER_FILE: &str = "seccomp.json";
+/// Where the bundle keeps a filter the shim loads itself (see `spec::write`).
+pub(crate) const FILTER_FILE: &str = "seccomp.json";
 
 /// Where compiled programs are cached: beside the containers' runtime dirs in the exec root.
 fn cache_dir(config: &Path) -> PathBuf {
@@ -54,7 +54,7 @@ fn program(filter: &LinuxSeccomp, config: &Path) -> Option<Vec<u8>> {
 
 /// Grants CAP_SYS_ADMIN in the effective and permitted sets of `process` (a spec's process
 /// object) unless it can load a filter already; returns whether it was lent.
-fn lend_admin(process: &mut Value) -> bool {
+pub(crate) fn lend_admin(process: &mut Value) -> bool {
     let nnp = process["noNewPrivileges"] == Value::Bool(true);
     let caps = &process["capabilities"];
     if nnp || (holds(caps, "effective") && holds(caps, "permitted")) {
@@ -73,28 +73,24 @@ fn lend_admin(process: &mut Value) -> bool {
     true
 }
 
-/// For the container's init: when its filter can be compiled ahead, takes the filter out of
-/// `config.json` (so libcontainer does not compile it again), keeps it in `seccomp.json` for
-/// later execs, lends the process CAP_SYS_ADMIN to load it if needed, and returns what the
-/// executor loads. `None` leaves the spec to libcontainer.
+/// For the container's init: the filter `spec::write` set aside in `seccomp.json` (with
+/// CAP_SYS_ADMIN lent in `config.json` when the process needs it to load one), compiled ahead.
+/// `None` when the spec leaves seccomp to libcontainer, or has none.
 pub fn prepare_init(config: &Path) -> Result<Option<ExecSeccomp>, String> {
-    let mut spec = read_json(config)?;
-    let Some(raw) = spec.pointer("/linux/seccomp").filter(|v| !v.is_null()).cloned() else { return Ok(None) };
-    let filter: LinuxSeccomp = serde_json::from_value(raw.clone()).map_err(|e| format!("seccomp filter in {}: {e}", config.display()))?;
-    let Some(bpf) = program(&filter, config) else { return Ok(None) };
     let kept = config.with_file_name(FILTER_FILE);
-    let body = serde_json::to_vec(&raw).map_err(|e| e.to_string())?;
-    crate::status::write_runtime(&kept, &body).map_err(|e| format!("write {}: {e}", kept.display()))?;
-    if let Some(linux) = spec.get_mut("linux").and_then(Value::as_object_mut) {
-        linux.remove("seccomp");
+    if !kept.exists() {
+        return Ok(None);
     }
-    let drop_admin = lend_admin(&mut spec["process"]);
-    let body = serde_json::to_vec(&spec).map_err(|e| e.to_string())?;
-    crate::status::write_runtime(config, &body).map_err(|e| format!("write {}: {e}", config.display()))?;
-    Ok(Some(ExecSeccomp { filter, bpf: Some(bpf), drop_admin }))
+    let filter: LinuxSeccomp = serde_json::from_value(read_json(&kept)?).map_err(|e| format!("seccomp filter in {}: {e}", kept.display()))?;
+    let bpf = program(&filter, config);
+    // Lent, not held: the capability is in the sets a filter load needs but not in the bounding
+    // set, where a container that really holds it has it too.
+    let caps = read_json(config)?["process"]["capabilities"].take();
+    let drop_admin = holds(&caps, "effective") && !holds(&caps, "bounding");
+    Ok(Some(ExecSeccomp { filter, bpf, drop_admin }))
 }
 
-/// The container's filter: in `config.json`, or kept aside by [`prepare_init`].
+/// The container's filter: in `config.json`, or set aside in `seccomp.json`.
 fn container_filter(config: &Path) -> Result<Option<Value>, String> {
     let spec = read_json(config)?;
     if let Some(raw) = spec.pointer("/linux/seccomp").filter(|v| !v.is_null()) {

@@ -14,12 +14,12 @@
 pub mod cgroup_sweep;
 mod conn;
 mod event_loop;
-mod exec_seccomp;
+pub(crate) mod exec_seccomp;
 mod executor;
 mod logfile;
 mod process;
 pub mod rotate;
-mod seccomp_bpf;
+pub(crate) mod seccomp_bpf;
 mod stdio;
 
 use std::io::Write;

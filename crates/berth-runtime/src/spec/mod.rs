@@ -187,11 +187,32 @@ pub fn build(cfg: &RuntimeConfig) -> Result<Spec, SpecError> {
 }
 
 /// Writes the spec for `cfg` as `config.json` in `bundle`.
+///
+/// A seccomp filter the shim can load as a cached program (`shim::seccomp_bpf`) goes to
+/// `seccomp.json` instead, so libcontainer does not compile it again in every init; the process
+/// is then lent CAP_SYS_ADMIN (effective and permitted only) to load it, dropped before execve.
 pub fn write(cfg: &RuntimeConfig, bundle: &Path) -> Result<(), SpecError> {
     let spec = build(cfg)?;
-    let path = bundle.join("config.json");
-    let body = serde_json::to_vec(&spec)?;
-    crate::status::write_runtime(&path, &body).map_err(|source| SpecError::Write { path, source })
+    let mut body = serde_json::to_value(&spec)?;
+    let kept = bundle.join(crate::shim::exec_seccomp::FILTER_FILE);
+    match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).filter(|f| crate::shim::seccomp_bpf::precompilable(f)) {
+        Some(filter) => {
+            write_file(&kept, &serde_json::to_vec(filter)?)?;
+            if let Some(linux) = body.get_mut("linux").and_then(Value::as_object_mut) {
+                linux.remove("seccomp");
+            }
+            crate::shim::exec_seccomp::lend_admin(&mut body["process"]);
+        }
+        None => match std::fs::remove_file(&kept) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(SpecError::Write { path: kept, source: e }),
+            _ => {}
+        },
+    }
+    write_file(&bundle.join("config.json"), &serde_json::to_vec(&body)?)
+}
+
+fn write_file(path: &Path, body: &[u8]) -> Result<(), SpecError> {
+    crate::status::write_runtime(path, body).map_err(|source| SpecError::Write { path: path.to_path_buf(), source })
 }
 
 fn namespaces(cfg: &RuntimeConfig) -> Value {
@@ -299,6 +320,27 @@ mod tests {
         let spec = build(&cfg).unwrap();
         assert!(spec.linux().as_ref().unwrap().seccomp().is_none());
         assert!(effective_capabilities(&cfg).unwrap().contains(&"CAP_SYS_ADMIN".to_string()));
+    }
+
+    #[test]
+    fn a_precompilable_filter_is_set_aside_with_the_capability_lent() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = base();
+        write(&cfg, dir.path()).unwrap();
+        let config: Value = serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+        assert!(config["linux"].get("seccomp").is_none());
+        let kept: oci_spec::runtime::LinuxSeccomp = serde_json::from_slice(&std::fs::read(dir.path().join("seccomp.json")).unwrap()).unwrap();
+        assert_eq!(Some(&kept), build(&cfg).unwrap().linux().as_ref().unwrap().seccomp().as_ref());
+        let caps = &config["process"]["capabilities"];
+        let has = |set: &str| caps[set].as_array().unwrap().iter().any(|c| c == "CAP_SYS_ADMIN");
+        assert!(has("effective") && has("permitted") && !has("bounding"));
+        // Without a filter to set aside, a stale one is gone and nothing is lent.
+        let mut cfg = base();
+        cfg.seccomp = Seccomp::Unconfined;
+        write(&cfg, dir.path()).unwrap();
+        assert!(!dir.path().join("seccomp.json").exists());
+        let config: Value = serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+        assert!(!config["process"]["capabilities"]["effective"].as_array().unwrap().iter().any(|c| c == "CAP_SYS_ADMIN"));
     }
 
     #[test]
