@@ -10,6 +10,7 @@ use berth_e2e::both_clients;
 both_clients!(
     run_echo_and_exit_codes,
     run_rm_leaves_nothing,
+    force_remove_takes_every_process,
     detached_lifecycle,
     logs_tail_and_timestamps,
     exec_variants,
@@ -46,6 +47,24 @@ fn run_rm_leaves_nothing(d: &Daemon, c: Client) {
     // A failed start with --rm is removed too.
     let _ = d.run(c, &["run", "--rm", "busybox", "nosuchcmd"]);
     wait_until("failed --rm container removed", Duration::from_secs(10), || d.ok(c, &["ps", "-aq"]).is_empty());
+}
+
+/// `rm -f` kills the container's init and, with its pid namespace, every exec'd process; a
+/// paused container is thawed to die. Nothing stays in the cgroups.
+fn force_remove_takes_every_process(d: &Daemon, c: Client) {
+    d.busybox(c, "busybox");
+    // A sleep length no other test (or parallel daemon) uses, to find these processes on the host.
+    let marker = (7_000_000 + d.dir.to_string_lossy().bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32)) % 1_000_000).to_string();
+    let host_sleepers = || std::process::Command::new("pgrep").args(["-f", &format!("sleep {marker}")]).output().map(|o| stdout(&o)).unwrap_or_default();
+    d.ok(c, &["run", "-d", "--name", "busy", "busybox", "sleep", &marker]);
+    d.ok(c, &["exec", "-d", "busy", "sleep", &marker]);
+    wait_until("exec'd sleep running", Duration::from_secs(10), || host_sleepers().lines().count() == 2);
+    d.ok(c, &["run", "-d", "--name", "frozen", "busybox", "sleep", "1000"]);
+    d.ok(c, &["pause", "frozen"]);
+    d.ok(c, &["rm", "-f", "busy", "frozen"]);
+    assert_eq!(d.ok(c, &["ps", "-aq"]), "");
+    assert_eq!(host_sleepers(), "", "a process of a removed container survived");
+    wait_until("container cgroups removed", Duration::from_secs(10), || d.cgroups().is_empty());
 }
 
 fn detached_lifecycle(d: &Daemon, c: Client) {
