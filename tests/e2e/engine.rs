@@ -74,6 +74,11 @@ fn detached_lifecycle(d: &Daemon, c: Client) {
     let ps = d.ok(c, &["ps"]);
     assert!(ps.contains("sleeper") && ps.contains("Up "), "{ps}");
     assert_eq!(d.ok(c, &["inspect", "-f", "{{.State.Status}}", "sleeper"]).trim(), "running");
+    // The runtime's mount targets come from a shared lower layer: nothing is created in the
+    // writable layer (busybox has no /etc/hosts), so a commit cannot carry them.
+    assert!(d.ok(c, &["exec", "sleeper", "cat", "/etc/hosts"]).contains("localhost"));
+    let upper = d.dir.join("data/containers").join(&id).join("fs/upper");
+    assert!(upper.is_dir() && !upper.join("etc").exists(), "mount targets created in the writable layer");
     d.ok(c, &["pause", "sleeper"]);
     assert_eq!(d.ok(c, &["inspect", "-f", "{{.State.Status}}", "sleeper"]).trim(), "paused");
     d.ok(c, &["unpause", "sleeper"]);

@@ -43,6 +43,9 @@ pub struct LayerStore {
     tmp: PathBuf,
 }
 
+/// The files [`LayerStore::mount_targets_dir`] holds under `/etc`.
+const MOUNT_TARGETS: [&str; 3] = ["hosts", "hostname", "resolv.conf"];
+
 impl LayerStore {
     /// Opens (creating) the layer dirs under `root`.
     pub fn open(root: &Path) -> Result<Self, ImageError> {
@@ -50,7 +53,37 @@ impl LayerStore {
         for d in [&s.layers, &s.links, &s.tmp, &s.empty_dir()] {
             std::fs::create_dir_all(d).map_err(|e| ImageError::io(d, e))?;
         }
+        s.ensure_mount_targets()?;
         Ok(s)
+    }
+
+    /// A lower layer shared by every container, above its image: empty files where the runtime
+    /// bind-mounts `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`.
+    ///
+    /// Without it, each start of a container whose image lacks them creates them in the
+    /// container's writable layer (four new inodes, `/etc` copied up), which then show in
+    /// `commit`. Docker keeps the same files in a per-container init layer.
+    pub fn mount_targets_dir(&self) -> PathBuf {
+        self.root.join("mount-targets")
+    }
+
+    /// Creates [`LayerStore::mount_targets_dir`] once, whole (built aside, then renamed in).
+    fn ensure_mount_targets(&self) -> Result<(), ImageError> {
+        let dir = self.mount_targets_dir();
+        if dir.is_dir() {
+            return Ok(());
+        }
+        let tmp = self.tmp.join(format!("mount-targets-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let etc = tmp.join("etc");
+        std::fs::create_dir_all(&etc).map_err(|e| ImageError::io(&etc, e))?;
+        for f in MOUNT_TARGETS {
+            let p = etc.join(f);
+            std::fs::File::create(&p).and_then(|f| f.sync_all()).map_err(|e| ImageError::io(&p, e))?;
+        }
+        sync_dir(&etc)?;
+        std::fs::rename(&tmp, &dir).map_err(|e| ImageError::io(&dir, e))?;
+        sync_dir(&self.root)
     }
 
     fn dir(&self, chain: &Digest) -> PathBuf {
@@ -498,6 +531,25 @@ impl<R: Read, F: FnMut(u64)> Read for CountingReader<R, F> {
 mod tests {
     use super::*;
     use crate::test_util::{store, tar_of};
+
+    #[test]
+    fn containers_get_the_runtime_mount_targets_above_their_image() {
+        let (_dir, store) = store();
+        let rec = store.import(tar_of(&[("bin/sh", b"x")]).as_slice(), |_| {}).unwrap_or_else(|e| panic!("{e}"));
+        let targets = store.layers().mount_targets_dir();
+        for f in MOUNT_TARGETS {
+            let meta = std::fs::metadata(targets.join("etc").join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
+            assert!(meta.is_file() && meta.len() == 0, "{f}");
+        }
+        let (upper, work) = (PathBuf::from("/u"), PathBuf::from("/w"));
+        let plain = store.overlay(&rec, upper.clone(), work.clone()).unwrap_or_else(|e| panic!("{e}"));
+        let container = store.container_overlay(&rec, upper, work).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(container.lowers[0], targets);
+        assert_eq!(container.lowers[1..], plain.lowers[..]);
+        // A store opened again keeps the layer as it is.
+        let again = LayerStore::open(&store.layers().root).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(again.mount_targets_dir(), targets);
+    }
 
     #[test]
     fn imported_layer_keeps_no_blob_and_gives_back_its_exact_tar() {

@@ -289,6 +289,14 @@ impl ImageStore {
         Ok(OverlayMount { lowers, upper, work })
     }
 
+    /// The overlay a container runs on: [`ImageStore::overlay`] with the runtime's mount
+    /// targets (see [`crate::layers::LayerStore::mount_targets_dir`]) just above the image.
+    pub fn container_overlay(&self, rec: &ImageRecord, upper: PathBuf, work: PathBuf) -> Result<OverlayMount, ImageError> {
+        let mut overlay = self.overlay(rec, upper, work)?;
+        overlay.lowers.insert(0, self.layers.mount_targets_dir());
+        Ok(overlay)
+    }
+
     /// Records a registry digest (`repo@sha256:…`) for an image.
     pub fn add_repo_digest(&self, id: &str, repo_digest: &str) -> Result<(), ImageError> {
         self.meta.write(|txn| -> Result<(), ImageError> {

@@ -205,7 +205,7 @@ impl Engine {
             let rootfs = layout.rootfs();
             std::fs::create_dir_all(&rootfs).map_err(|e| EngineError::internal("create mount point", e))?;
             let _guard = TempMount(rootfs.clone(), layout.dir().to_path_buf());
-            this.images.overlay(&image, dirs.upper(), dirs.work())?.mount(&rootfs)?;
+            this.images.container_overlay(&image, dirs.upper(), dirs.work())?.mount(&rootfs)?;
             f(&rec, &rootfs)
         })
         .await

@@ -184,7 +184,7 @@ impl Engine {
         let dirs = ContainerDirs::new(&self.config.data_root, &rec.id);
         // A read-only view: the layers plus the upper dir as one more lower, so exporting a
         // stopped container never creates a work dir or touches its writable layer.
-        let mut overlay = self.images.overlay(&image, dirs.upper(), dirs.work())?;
+        let mut overlay = self.images.container_overlay(&image, dirs.upper(), dirs.work())?;
         overlay.lowers.insert(0, dirs.upper());
         let target = self.config.exec_root.join("export").join(berth_image::random_hex(8));
         std::fs::create_dir_all(&target).map_err(|e| EngineError::internal("create export mount point", e))?;

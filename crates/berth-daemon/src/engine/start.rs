@@ -100,7 +100,7 @@ impl Engine {
         }
         let image = self.images.get(&rec.image_id)?.ok_or_else(|| EngineError::NotFound(format!("No such image: {}", rec.image)))?;
         let dirs = ContainerDirs::new(&self.config.data_root, &rec.id);
-        let overlay = self.images.overlay(&image, dirs.upper(), dirs.work())?;
+        let overlay = self.images.container_overlay(&image, dirs.upper(), dirs.work())?;
         overlay.mount(&layout.rootfs())?;
         let result = self.attach_network(rec).and_then(|pending| self.write_spec(rec, &layout, &dirs).map(|()| pending));
         if result.is_err() {
