@@ -5,7 +5,7 @@
 # volume, idle) while `perf` records each page of the binary it touches, and lists the functions
 # on those pages in first-touch order. The daemon runs from a copy on a loop-mounted ext4 with
 # read-ahead off and its page cache dropped, so every first touch of a 4 KiB page is one fault
-# (the kernel maps only cached pages around a fault). Run it after large changes to the daemon's
+# (the kernel maps only cached pages around a fault); the CLI runs from a second copy. Run it after large changes to the daemon's
 # paths or its dependencies, twice: the second run sees the functions the first list hid behind
 # their neighbours. Needs root, perf (linux-perf) and, for part of the workload, the docker CLI.
 set -euo pipefail
@@ -41,30 +41,36 @@ mkfs.ext4 -q "$W/fs.img"
 LOOP=$(losetup -f --show "$W/fs.img")
 mkdir "$W/fs"
 mount "$LOOP" "$W/fs"
+mkdir "$W/fs/cli"
 echo 0 >"/sys/block/${LOOP#/dev/}/queue/read_ahead_kb"
 cp "$BIN" "$W/fs/berth"
+cp "$BIN" "$W/fs/cli/berth"
 sync
-# Drops the copy's cached pages now, and keeps dropping the ones nobody maps: the daemon reads
+# Drops the copies' cached pages now, and keeps dropping the ones nobody maps: the daemon reads
 # its whole executable once at start (to seal a copy for its shims).
-python3 - "$W/fs/berth" <<'PY' &
+python3 - "$W/fs/berth" "$W/fs/cli/berth" <<'PY' &
 import os, sys, time
-fd = os.open(sys.argv[1], os.O_RDONLY)
+fds = [os.open(p, os.O_RDONLY) for p in sys.argv[1:]]
 while True:
-    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    for fd in fds:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     time.sleep(0.0005)
 PY
 PIDS+=($!)
 
-perf record -q -e exceptions:page_fault_user -o "$W/perf.data" -- \
-  "$W/fs/berth" daemon --host "$SOCK" --data-root "$W/data" --exec-root "$W/exec" \
+perf record -q -a -e exceptions:page_fault_user -o "$W/perf.data" &
+PIDS+=($!)
+RECORD=$!
+for _ in $(seq 100); do [ -s "$W/perf.data" ] && break; sleep 0.05; done
+"$W/fs/berth" daemon --host "$SOCK" --data-root "$W/data" --exec-root "$W/exec" \
   --cgroup-parent "/berth-order-$ID" --bridge "bo$ID" --log-level warn >"$W/daemon.log" 2>&1 &
-PERF=$!
-PIDS+=("$PERF")
+DAEMON=$!
+PIDS+=("$DAEMON")
 export DOCKER_HOST=$SOCK BERTH_HOST=$SOCK DOCKER_CLI_HINTS=false
-# The CLI runs from the original file: its pages are another file's cache.
-B=$BIN
+# The CLI runs from a copy of its own: its pages are another file's cache. Its functions are
+# listed after the daemon's.
+B=$W/fs/cli/berth
 for _ in $(seq 200); do "$B" version >/dev/null 2>&1 && break; sleep 0.05; done
-DAEMON=$(pgrep -P "$PERF" -f " daemon ")
 
 "$B" import "$W/busybox.tar" busybox >/dev/null
 clis=("$B")
@@ -96,7 +102,9 @@ done
 # Idle: the heap trimmer and the monitors tick.
 sleep 5
 kill -INT "$DAEMON"
-wait "$PERF" || true
+wait "$DAEMON" || true
+kill -INT "$RECORD"
+wait "$RECORD" || true
 perf script -i "$W/perf.data" -F comm,pid,tid,time,trace >"$W/faults.txt" 2>/dev/null
 python3 scripts/symbol_order.py "$W/berth.map" "$W/faults.txt" "$DAEMON" crates/berth/symbol-order.txt "$W/order.txt"
 mv "$W/order.txt" crates/berth/symbol-order.txt
