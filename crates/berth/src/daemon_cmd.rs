@@ -109,12 +109,7 @@ pub fn main(argv: &[String]) -> i32 {
     // Blocking-pool threads (file system and netlink work) go 2 s after their last task
     // instead of tokio's 10: a burst (fifty parallel removals) leaves fewer idle threads, and
     // their stacks, behind; a new one costs ~50 us.
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_keep_alive(std::time::Duration::from_secs(2))
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).thread_keep_alive(std::time::Duration::from_secs(2)).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("berth daemon: start runtime: {e}");
