@@ -5,7 +5,8 @@
 # volume, idle) while `perf` records each page of the binary it touches, and lists the functions
 # on those pages in first-touch order. The daemon runs from a copy on a loop-mounted ext4 with
 # read-ahead off and its page cache dropped, so every first touch of a 4 KiB page is one fault
-# (the kernel maps only cached pages around a fault); the CLI runs from a second copy. Run it after large changes to the daemon's
+# (the kernel maps only cached pages around a fault); the CLI runs from a second copy, so its
+# touches stay out of that file's cache. Run it after large changes to the daemon's
 # paths or its dependencies, twice: the second run sees the functions the first list hid behind
 # their neighbours. Needs root, perf (linux-perf) and, for part of the workload, the docker CLI.
 set -euo pipefail
@@ -67,8 +68,7 @@ for _ in $(seq 100); do [ -s "$W/perf.data" ] && break; sleep 0.05; done
 DAEMON=$!
 PIDS+=("$DAEMON")
 export DOCKER_HOST=$SOCK BERTH_HOST=$SOCK DOCKER_CLI_HINTS=false
-# The CLI runs from a copy of its own: its pages are another file's cache. Its functions are
-# listed after the daemon's.
+# The CLI runs from a copy of its own: its pages are another file's cache.
 B=$W/fs/cli/berth
 for _ in $(seq 200); do "$B" version >/dev/null 2>&1 && break; sleep 0.05; done
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes crates/berth/symbol-order.txt from a traced daemon (see scripts/symbol-order.sh).
 
-Inputs: the lld map of the traced binary, `perf script` lines of the daemon's and the CLI's user page faults
+Inputs: the lld map of the traced binary, `perf script` lines of the daemon's user page faults
 (taken with read-ahead off, so each fault is one 4 KiB page the daemon touched first), and the
 current order file. A function goes into the new list when a fault landed in it, when it was
 listed before and a page it covers was touched (a listed function next to an earlier one faults
@@ -15,7 +15,6 @@ import sys
 
 LINE = re.compile(r"^\s*([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)\s+\d+ (\s*)(\S.*)$")
 SECTION = re.compile(r":\(\.text\.([^)\s]+)\)$")
-COMM = re.compile(r"^\s*berth\s")
 FAULT = re.compile(r"^\s*\S+\s+(\d+)/\d+\s+([0-9.]+):.*address=0x([0-9a-f]+)")
 
 
@@ -38,20 +37,15 @@ def text_sections(map_path):
     return sections
 
 
-def faults(perf_lines, daemon_pid, with_cli=False):
-    """(rank, address) of the page faults of the daemon, then (`with_cli`) of the CLI processes
-    (`berth` processes other than the daemon), each oldest first. Off by default: listing the
-    CLI's functions after the daemon's spread the daemon's own over more of the text."""
+def faults(perf_lines, daemon_pid):
+    """(time, address) of the daemon's page faults, oldest first. The CLI's are left out:
+    listing its functions after the daemon's spread the daemon's over more of the text."""
     found = []
     with open(perf_lines) as f:
         for line in f:
             m = FAULT.match(line)
-            if not m:
-                continue
-            if m.group(1) == daemon_pid:
-                found.append(((0, float(m.group(2))), int(m.group(3), 16)))
-            elif with_cli and COMM.match(line):
-                found.append(((1, float(m.group(2))), int(m.group(3), 16)))
+            if m and m.group(1) == daemon_pid:
+                found.append((float(m.group(2)), int(m.group(3), 16)))
     found.sort()
     return found
 
