@@ -45,6 +45,10 @@ mod with_daemon_flags {
         super::log_defaults_and_service_logs(berth_e2e::Client::Berth);
     }
     #[test]
+    fn cp_upload_cut_short_extracts_nothing() {
+        super::cp_upload_cut_short_extracts_nothing();
+    }
+    #[test]
     fn metrics_endpoint_reports_what_runs() {
         super::metrics_endpoint_reports_what_runs();
     }

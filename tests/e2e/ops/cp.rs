@@ -181,3 +181,35 @@ pub fn diff_lists_changes(d: &mut Daemon, c: Client) {
     let r = d.api("GET", "/containers/ch/changes", None).json();
     assert!(r.as_array().unwrap().iter().any(|c| c["Path"] == "/bin/ls" && c["Kind"] == 2));
 }
+
+/// An upload cut short (the connection ends before the declared length, right after a whole
+/// entry) is a failed copy, not a complete archive: nothing of it is extracted.
+pub fn cp_upload_cut_short_extracts_nothing() {
+    use std::io::{Read, Write};
+    let d = Daemon::start();
+    d.busybox(Client::Berth, "busybox");
+    d.ok(Client::Berth, &["run", "-d", "--name", "box", "busybox", "sleep", "1000"]);
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(5);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "partial.txt", &b"hello"[..]).unwrap();
+    let whole = b.into_inner().unwrap();
+    let cut = &whole[..whole.len() - 1024]; // without the end-of-archive blocks
+    let mut s = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "PUT /containers/box/archive?path=/tmp HTTP/1.1\r\nHost: berth\r\nContent-Type: application/x-tar\r\nContent-Length: {}\r\n\r\n",
+        cut.len() + (1 << 20)
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(cut).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer); // the daemon answers an error, or just closes
+    assert!(!String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"), "{}", String::from_utf8_lossy(&answer));
+    let out = d.run(Client::Berth, &["exec", "box", "test", "-e", "/tmp/partial.txt"]);
+    assert!(!out.status.success(), "a cut-short upload was extracted");
+    d.ok(Client::Berth, &["rm", "-f", "box"]);
+    d.assert_no_leaks_after_cleanup();
+}

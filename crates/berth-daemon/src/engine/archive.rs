@@ -257,7 +257,13 @@ impl Engine {
     }
 
     /// `PUT /containers/{id}/archive`: extracts a tar into the existing directory `path`.
-    pub async fn archive_put(self: &Arc<Self>, name: &str, path: &str, body: mpsc::Receiver<Bytes>, opts: archive_io::PutOptions) -> Result<(), EngineError> {
+    pub async fn archive_put(
+        self: &Arc<Self>,
+        name: &str,
+        path: &str,
+        body: impl std::io::Read + Send + 'static,
+        opts: archive_io::PutOptions,
+    ) -> Result<(), EngineError> {
         let h = self.containers.get(name)?;
         let req = Requested::parse(path)?;
         let (data_root, exec_root, path2) = (self.config.data_root.clone(), self.config.exec_root.clone(), path.to_string());
@@ -272,7 +278,7 @@ impl Engine {
             }
             let owner = if opts.copy_uid_gid { Some(container_owner(rec, rootfs)?) } else { None };
             let spool = exec_root.join(format!("cp-{}", super::new_id()));
-            let result = archive_io::extract(&loc, &path2, archive_io::ChannelReader::new(body), &spool, owner, opts).map_err(|e| match e {
+            let result = archive_io::extract(&loc, &path2, body, &spool, owner, opts).map_err(|e| match e {
                 EngineError::NotFound(_) => not_found(&path2, rec),
                 e => e,
             });

@@ -67,68 +67,6 @@ impl Drop for ChannelWriter {
     }
 }
 
-/// A blocking reader over an async channel of body chunks.
-pub struct ChannelReader {
-    rx: mpsc::Receiver<Bytes>,
-    cur: Bytes,
-    /// Where a body reader reports a broken body, so it is not mistaken for its end.
-    errors: Option<std::sync::mpsc::Receiver<io::Error>>,
-}
-
-impl ChannelReader {
-    /// Reads from `rx` until it closes.
-    pub fn new(rx: mpsc::Receiver<Bytes>) -> Self {
-        Self { rx, cur: Bytes::new(), errors: None }
-    }
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.cur.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(b) => self.cur = b,
-                None => {
-                    return match self.errors.as_ref().and_then(|e| e.try_recv().ok()) {
-                        Some(e) => Err(e),
-                        None => Ok(0),
-                    }
-                }
-            }
-        }
-        let n = out.len().min(self.cur.len());
-        out[..n].copy_from_slice(&self.cur[..n]);
-        self.cur = self.cur.slice(n..);
-        Ok(n)
-    }
-}
-
-/// A blocking reader of a request body (an archive being loaded): one task forwards the body's
-/// chunks through a bounded channel, so reading costs a channel receive per chunk and nothing
-/// else.
-pub fn body_reader(body: axum::body::Body) -> ChannelReader {
-    use futures_util::StreamExt;
-    let (tx, rx) = mpsc::channel::<Bytes>(32);
-    let (err_tx, err_rx) = std::sync::mpsc::channel::<io::Error>();
-    tokio::spawn(async move {
-        let mut stream = body.into_data_stream();
-        while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(b) if b.is_empty() => {}
-                Ok(b) => {
-                    if tx.send(b).await.is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = err_tx.send(io::Error::other(e));
-                    return;
-                }
-            }
-        }
-    });
-    ChannelReader { rx, cur: Bytes::new(), errors: Some(err_rx) }
-}
-
 fn fd_path(fd: &impl AsRawFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }

@@ -1,14 +1,12 @@
 //! `docker cp` (`HEAD|GET|PUT /containers/{id}/archive`) and `docker diff`
 //! (`GET /containers/{id}/changes`).
 
-use axum::body::Body;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use base64::Engine as _;
-use futures_util::StreamExt;
 
 use super::query::Query;
 use super::response::{ok, ApiResult};
@@ -51,17 +49,9 @@ pub async fn get_archive(State(engine): State<AppState>, Path(id): Path<String>,
 pub async fn put(State(engine): State<AppState>, Path(id): Path<String>, req: Request) -> ApiResult<Response> {
     let q = Query::parse(req.uri().query());
     let opts = PutOptions { no_overwrite_dir_non_dir: q.bool("noOverwriteDirNonDir"), copy_uid_gid: q.bool("copyUIDGID") };
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    let mut body = Body::into_data_stream(req.into_body());
-    tokio::spawn(async move {
-        while let Some(chunk) = body.next().await {
-            let Ok(chunk) = chunk else { return };
-            if tx.send(chunk).await.is_err() {
-                return;
-            }
-        }
-    });
-    engine.archive_put(&id, &path_of(&q), rx, opts).await?;
+    // A broken upload fails the extraction instead of passing for the end of the tar.
+    let body = super::body::body_reader(req.into_body());
+    engine.archive_put(&id, &path_of(&q), body, opts).await?;
     let mut r = StatusCode::OK.into_response();
     r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     Ok(r)

@@ -113,7 +113,7 @@ pub async fn save_names(engine: AppState, names: Vec<String>) -> ApiResult<Respo
 
 /// `POST /images/load`.
 pub async fn load(State(engine): State<AppState>, req: Request) -> ApiResult<Response> {
-    let reader = super::images::body_reader(req.into_body());
+    let reader = super::body::body_reader(req.into_body());
     let eng = engine.clone();
     let loaded = Engine::blocking(move || eng.load_blocking(reader)).await?;
     let (tx, rx) = tokio::sync::mpsc::channel(loaded.len().max(1) * 2);

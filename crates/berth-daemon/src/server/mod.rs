@@ -2,6 +2,7 @@
 //! headers and error bodies, and serving the unix socket.
 
 mod archive;
+mod body;
 mod build;
 mod containers;
 mod distribution;
