@@ -58,8 +58,37 @@ impl ShimLayout {
     pub fn shim_log(&self) -> PathBuf {
         self.dir.join("shim.log")
     }
+    /// The container's seccomp filter when the shim loads it as a cached program instead of
+    /// leaving it in `config.json` (see `spec::write`).
+    pub fn seccomp_filter(&self) -> PathBuf {
+        self.dir.join("seccomp.json")
+    }
+    /// Compiled seccomp programs, shared by every container: `<exec-root>/seccomp` (a bundle
+    /// outside an exec root keeps its own).
+    pub fn seccomp_cache(&self) -> PathBuf {
+        match self.dir.parent() {
+            Some(c) if c.file_name().is_some_and(|n| n == "c") => c.parent().unwrap_or(c).join("seccomp"),
+            _ => self.dir.join("seccomp-cache"),
+        }
+    }
     /// The OCI process spec of exec `id`.
     pub fn exec_process(&self, id: &str) -> PathBuf {
         self.dir.join(format!("exec-{id}.json"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiled_seccomp_programs_are_shared_under_the_exec_root() {
+        let a = ShimLayout::new(Path::new("/run/berth"), "a");
+        let b = ShimLayout::at(PathBuf::from("/run/berth/c/b"));
+        assert_eq!(a.seccomp_cache(), PathBuf::from("/run/berth/seccomp"));
+        assert_eq!(a.seccomp_cache(), b.seccomp_cache());
+        assert_eq!(a.seccomp_filter(), PathBuf::from("/run/berth/c/a/seccomp.json"));
+        // A bundle elsewhere keeps its own cache.
+        assert_eq!(ShimLayout::at(PathBuf::from("/tmp/bundle")).seccomp_cache(), PathBuf::from("/tmp/bundle/seccomp-cache"));
     }
 }

@@ -66,7 +66,7 @@ impl Shim {
         let mut settings = args.log_settings.clone();
         settings.path = args.log.clone();
         let log = if settings.enabled() { Some(JsonLog::with_settings(&settings).map_err(|e| format!("open log: {e}"))?) } else { None };
-        let executor = BerthExecutor { seccomp: exec_seccomp::prepare_init(&layout.config())? };
+        let executor = BerthExecutor { seccomp: exec_seccomp::prepare_init(&layout)? };
         let (container, stdio) = if args.tty {
             let console = ConsoleSocket::bind(&layout.console_socket("init")).map_err(|e| e.to_string())?;
             let container = builder(&args.id, &layout)?
@@ -460,7 +460,7 @@ impl Shim {
         if self.execs.contains_key(id) {
             return Err(format!("exec {id} already running"));
         }
-        let prepared = exec_seccomp::prepare(&self.layout.config(), process)?;
+        let prepared = exec_seccomp::prepare(&self.layout, process)?;
         let base = builder(&self.id, &self.layout)?.with_executor(BerthExecutor { seccomp: prepared.seccomp.clone() });
         let result = self.build_exec(base, id, &prepared.process, tty, stdin);
         prepared.cleanup(process);

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use libcontainer::oci_spec::runtime::LinuxSeccomp;
 use serde_json::Value;
 
+use crate::layout::ShimLayout;
+
 const SYS_ADMIN: &str = "CAP_SYS_ADMIN";
 
 /// The filter a process must load before `execve`, and whether it holds CAP_SYS_ADMIN only for
@@ -25,25 +27,12 @@ pub struct ExecSeccomp {
     pub drop_admin: bool,
 }
 
-/// Where the bundle keeps a filter the shim loads itself (see `spec::write`).
-pub(crate) const FILTER_FILE: &str = "seccomp.json";
-
-/// Where compiled programs are cached: beside the containers' runtime dirs in the exec root.
-fn cache_dir(config: &Path) -> PathBuf {
-    // config.json sits in <exec root>/c/<id>/; a bundle anywhere else keeps its own cache.
-    let bundle = config.parent().unwrap_or(Path::new("."));
-    match bundle.parent() {
-        Some(c) if c.file_name().is_some_and(|n| n == "c") => c.parent().unwrap_or(c).join("seccomp"),
-        _ => bundle.join("seccomp-cache"),
-    }
-}
-
 /// The compiled program for `filter`, when it can be compiled ahead.
-fn program(filter: &LinuxSeccomp, config: &Path) -> Option<Vec<u8>> {
+fn program(filter: &LinuxSeccomp, layout: &ShimLayout) -> Option<Vec<u8>> {
     if !super::seccomp_bpf::precompilable(filter) {
         return None;
     }
-    match super::seccomp_bpf::compiled(filter, &cache_dir(config)) {
+    match super::seccomp_bpf::compiled(filter, &layout.seccomp_cache()) {
         Ok(bpf) => Some(bpf),
         Err(e) => {
             tracing::warn!("seccomp program not compiled ahead, libcontainer will: {e}");
@@ -76,27 +65,27 @@ pub(crate) fn lend_admin(process: &mut Value) -> bool {
 /// For the container's init: the filter `spec::write` set aside in `seccomp.json` (with
 /// CAP_SYS_ADMIN lent in `config.json` when the process needs it to load one), compiled ahead.
 /// `None` when the spec leaves seccomp to libcontainer, or has none.
-pub fn prepare_init(config: &Path) -> Result<Option<ExecSeccomp>, String> {
-    let kept = config.with_file_name(FILTER_FILE);
+pub fn prepare_init(layout: &ShimLayout) -> Result<Option<ExecSeccomp>, String> {
+    let kept = layout.seccomp_filter();
     if !kept.exists() {
         return Ok(None);
     }
     let filter: LinuxSeccomp = serde_json::from_value(read_json(&kept)?).map_err(|e| format!("seccomp filter in {}: {e}", kept.display()))?;
-    let bpf = program(&filter, config);
+    let bpf = program(&filter, layout);
     // Lent, not held: the capability is in the sets a filter load needs but not in the bounding
     // set, where a container that really holds it has it too.
-    let caps = read_json(config)?["process"]["capabilities"].take();
+    let caps = read_json(&layout.config())?["process"]["capabilities"].take();
     let drop_admin = holds(&caps, "effective") && !holds(&caps, "bounding");
     Ok(Some(ExecSeccomp { filter, bpf, drop_admin }))
 }
 
 /// The container's filter: in `config.json`, or set aside in `seccomp.json`.
-fn container_filter(config: &Path) -> Result<Option<Value>, String> {
-    let spec = read_json(config)?;
+fn container_filter(layout: &ShimLayout) -> Result<Option<Value>, String> {
+    let spec = read_json(&layout.config())?;
     if let Some(raw) = spec.pointer("/linux/seccomp").filter(|v| !v.is_null()) {
         return Ok(Some(raw.clone()));
     }
-    let kept = config.with_file_name(FILTER_FILE);
+    let kept = layout.seccomp_filter();
     if kept.exists() {
         return read_json(&kept).map(Some);
     }
@@ -127,14 +116,14 @@ fn holds(caps: &Value, set: &str) -> bool {
     caps[set].as_array().is_some_and(|a| a.iter().any(|c| c == SYS_ADMIN))
 }
 
-/// Reads the container's filter from its spec (`config`) and, when the exec'd `process` needs
-/// CAP_SYS_ADMIN to load it, writes a copy of the process file that grants it.
-pub fn prepare(config: &Path, process: &Path) -> Result<Prepared, String> {
-    let Some(raw) = container_filter(config)? else {
+/// Reads the container's filter from its bundle (`layout`) and, when the exec'd `process`
+/// needs CAP_SYS_ADMIN to load it, writes a copy of the process file that grants it.
+pub fn prepare(layout: &ShimLayout, process: &Path) -> Result<Prepared, String> {
+    let Some(raw) = container_filter(layout)? else {
         return Ok(Prepared { process: process.to_path_buf(), seccomp: None });
     };
-    let filter: LinuxSeccomp = serde_json::from_value(raw).map_err(|e| format!("seccomp filter in {}: {e}", config.display()))?;
-    let bpf = program(&filter, config);
+    let filter: LinuxSeccomp = serde_json::from_value(raw).map_err(|e| format!("seccomp filter of {}: {e}", layout.dir().display()))?;
+    let bpf = program(&filter, layout);
     let mut proc_spec = read_json(process)?;
     if !lend_admin(&mut proc_spec) {
         return Ok(Prepared { process: process.to_path_buf(), seccomp: Some(ExecSeccomp { filter, bpf, drop_admin: false }) });
@@ -154,12 +143,13 @@ mod tests {
     #[test]
     fn admin_is_lent_only_when_needed() {
         let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("config.json");
+        let layout = ShimLayout::at(dir.path().to_path_buf());
+        let config = layout.config();
         let process = dir.path().join("exec.json");
         std::fs::write(&config, r#"{"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}}}"#).unwrap();
         std::fs::write(&process, r#"{"args": ["sh"], "capabilities": {"bounding": ["CAP_CHOWN"], "effective": ["CAP_CHOWN"], "permitted": ["CAP_CHOWN"]}}"#)
             .unwrap();
-        let p = prepare(&config, &process).unwrap();
+        let p = prepare(&layout, &process).unwrap();
         assert!(p.seccomp.as_ref().unwrap().drop_admin);
         let lent = read_json(&p.process).unwrap();
         assert!(holds(&lent["capabilities"], "effective") && holds(&lent["capabilities"], "permitted"));
@@ -168,11 +158,11 @@ mod tests {
         assert!(!p.process.exists() && process.exists());
 
         std::fs::write(&process, r#"{"args": ["sh"], "noNewPrivileges": true, "capabilities": {"effective": []}}"#).unwrap();
-        let p = prepare(&config, &process).unwrap();
+        let p = prepare(&layout, &process).unwrap();
         assert_eq!((p.process == process, p.seccomp.unwrap().drop_admin), (true, false));
 
         std::fs::write(&config, r#"{"linux": {}}"#).unwrap();
-        let p = prepare(&config, &process).unwrap();
+        let p = prepare(&layout, &process).unwrap();
         assert!(p.seccomp.is_none() && p.process == process);
     }
 }

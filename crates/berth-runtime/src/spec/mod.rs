@@ -194,7 +194,7 @@ pub fn build(cfg: &RuntimeConfig) -> Result<Spec, SpecError> {
 pub fn write(cfg: &RuntimeConfig, bundle: &Path) -> Result<(), SpecError> {
     let spec = build(cfg)?;
     let mut body = serde_json::to_value(&spec)?;
-    let kept = bundle.join(crate::shim::exec_seccomp::FILTER_FILE);
+    let kept = crate::layout::ShimLayout::at(bundle.to_path_buf()).seccomp_filter();
     match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).filter(|f| crate::shim::seccomp_bpf::precompilable(f)) {
         Some(filter) => {
             write_file(&kept, &serde_json::to_vec(filter)?)?;
