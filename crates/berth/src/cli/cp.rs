@@ -193,7 +193,7 @@ async fn to_container(ctx: &Ctx, a: &CpArgs, container: &str, path: &str) -> Res
     let q = query(&[("path", dir.clone()), ("noOverwriteDirNonDir", "true".into()), ("copyUIDGID", archive.to_string())]);
     let put = format!("/containers/{container}/archive{q}");
     if a.src == "-" {
-        ctx.client.call(Method::PUT, &put, streaming(tokio::io::stdin()), &[("Content-Type", "application/x-tar")]).await?;
+        ctx.client.call(Method::PUT, &put, streaming(std::io::stdin()), &[("Content-Type", "application/x-tar")]).await?;
         return Ok(0);
     }
     let src = PathBuf::from(&a.src);

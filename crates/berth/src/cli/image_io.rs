@@ -3,7 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use berth_api::client::{empty, query};
+use berth_api::client::{empty, query, streaming};
 use berth_api::types::IdResponse;
 use berth_image::Reference;
 use clap::Args;
@@ -105,63 +105,10 @@ async fn upload_body(file: Option<&str>) -> Result<berth_api::client::Body> {
     match file.filter(|f| *f != "-") {
         Some(path) => {
             let f = std::fs::File::open(path).map_err(|e| CliError::msg(format!("open {path}: {}", super::opts::io_text(&e))))?;
-            Ok(read_on_thread(f))
+            Ok(streaming(f))
         }
-        None => Ok(read_on_thread(std::io::stdin())),
+        None => Ok(streaming(std::io::stdin())),
     }
-}
-
-/// Bytes read at a time for an upload.
-const UPLOAD_CHUNK: usize = 256 << 10;
-/// Chunks an upload keeps for reuse.
-const UPLOAD_BUFFERS: usize = 8;
-
-/// A request body read from `reader` by a thread of its own, in chunks whose buffers are
-/// reused once the connection has sent them: a fresh buffer per chunk costs page faults and a
-/// cache-cold copy for every byte (half the CLI's time on a 200 MB `load`), and reading on
-/// tokio's blocking pool costs a hand-off per chunk.
-fn read_on_thread(mut reader: impl std::io::Read + Send + 'static) -> berth_api::client::Body {
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
-    let spawned = std::thread::Builder::new().name("upload".into()).spawn(move || {
-        let mut sent: std::collections::VecDeque<bytes::Bytes> = std::collections::VecDeque::new();
-        loop {
-            // The oldest chunk is free again once the connection dropped its copy.
-            let reclaimed = match sent.front() {
-                Some(b) if sent.len() >= UPLOAD_BUFFERS || b.is_unique() => sent.pop_front().and_then(|b| b.try_into_mut().ok()),
-                _ => None,
-            };
-            let mut buf = reclaimed.unwrap_or_else(|| bytes::BytesMut::with_capacity(UPLOAD_CHUNK));
-            buf.clear();
-            buf.resize(UPLOAD_CHUNK, 0);
-            let n = loop {
-                match reader.read(&mut buf) {
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    other => break other,
-                }
-            };
-            match n {
-                Ok(0) => return,
-                Ok(n) => {
-                    buf.truncate(n);
-                    let chunk = buf.freeze();
-                    sent.push_back(chunk.clone());
-                    if tx.blocking_send(Ok(chunk)).is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-            }
-        }
-    });
-    if let Err(e) = spawned {
-        let failed = futures_util::stream::once(async move { Err::<hyper::body::Frame<bytes::Bytes>, _>(e) });
-        return http_body_util::BodyExt::boxed(http_body_util::StreamBody::new(failed));
-    }
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c.map(hyper::body::Frame::data), rx)) });
-    http_body_util::BodyExt::boxed(http_body_util::StreamBody::new(stream))
 }
 
 /// `berth import`.
