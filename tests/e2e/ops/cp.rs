@@ -39,6 +39,19 @@ pub fn cp_round_trips_a_tree(d: &mut Daemon, c: Client) {
     d.ok(c, &["cp", src_s, "box:/data"]);
     d.ok(c, &["cp", src_s, "box:/tmp/"]);
     assert_eq!(sh(d, c, "box", "cat /data/a.txt /tmp/src/sub/deep/c"), "alpha\ngamma");
+    // A tar on stdin (`cp - box:dir`), as the README's table says.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(6);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "from-stdin.txt", &b"piped\n"[..]).unwrap();
+    let tar = b.into_inner().unwrap();
+    let out = match c {
+        Client::Docker => d.docker_stdin(&["cp", "-", "box:/tmp"], &tar),
+        Client::Berth => d.berth_stdin(&["cp", "-", "box:/tmp"], &tar),
+    };
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(sh(d, c, "box", "cat /tmp/from-stdin.txt"), "piped\n");
     assert_eq!(sh(d, c, "box", "readlink /data/sub/link; wc -c < /data/sub/b.bin").split_whitespace().collect::<Vec<_>>(), vec!["../a.txt", "200000"]);
     // And back out.
     let out = work.path().join("out");
